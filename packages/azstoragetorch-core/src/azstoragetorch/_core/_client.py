@@ -1,0 +1,230 @@
+"""The blob client shared by every azstoragetorch object.
+
+One azure-core pipeline per (endpoint, credential): the user agent, the storage API
+version, a client request ID checked on every response, retries with exponential
+backoff for transient failures, the credential's policy, and HTTP logging that
+redacts secrets. Requests go through the process-local connection pool.
+
+The operations are the few REST calls the library needs, written against the
+pipeline directly so the hot paths (ranged reads into a caller's buffer, block
+uploads from a caller's buffer) copy as little as possible.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import hashlib
+from typing import Any
+
+from azure.core.exceptions import AzureError
+from azure.core.pipeline import Pipeline, PipelineRequest, PipelineResponse
+from azure.core.pipeline.policies import (
+    HeadersPolicy,
+    HttpLoggingPolicy,
+    RequestIdPolicy,
+    RetryMode,
+    RetryPolicy,
+    SansIOHTTPPolicy,
+    UserAgentPolicy,
+)
+from azure.core.pipeline.transport import HttpRequest, HttpResponse
+
+from azstoragetorch._core._credentials import Credential, auth_policy
+from azstoragetorch._core._errors import raise_for_response, raise_transport_error
+from azstoragetorch._core._transport import ProcessLocalTransport
+from azstoragetorch._core._url import BlobURL
+from azstoragetorch._core._version import __version__
+from azstoragetorch.exceptions import ClientRequestIdMismatchError
+
+__all__ = ["BlobClient", "BlobProperties", "ClientOptions", "build_pipeline"]
+
+API_VERSION = "2025-01-05"
+USER_AGENT = f"azstoragetorch/{__version__}"
+_CLIENT_REQUEST_ID = "x-ms-client-request-id"
+
+
+@dataclasses.dataclass(frozen=True)
+class ClientOptions:
+    """Retry settings of a pipeline; tests shorten them to inject faults quickly."""
+
+    retry_total: int = 5
+    retry_backoff_factor: float = 0.4
+    retry_backoff_max: float = 30.0
+    read_timeout: float | None = None
+    connection_timeout: float | None = None
+
+
+class _RequestIdCheckPolicy(SansIOHTTPPolicy):  # type: ignore[type-arg]
+    """Refuses a response that echoes another request's client request ID."""
+
+    def on_response(self, request: PipelineRequest, response: PipelineResponse) -> None:  # type: ignore[type-arg]
+        sent = request.http_request.headers.get(_CLIENT_REQUEST_ID)
+        echoed = response.http_response.headers.get(_CLIENT_REQUEST_ID)
+        if sent and echoed and sent != echoed:
+            raise ClientRequestIdMismatchError(
+                sent, echoed, response.http_response.headers.get("x-ms-request-id", "")
+            )
+
+
+def build_pipeline(
+    url: BlobURL, credential: Credential, options: ClientOptions = ClientOptions()
+) -> Pipeline:  # type: ignore[type-arg]
+    """The pipeline for requests to ``url``'s account with ``credential``."""
+    policies: list[Any] = [
+        RequestIdPolicy(),
+        HeadersPolicy({"x-ms-version": API_VERSION}),
+        UserAgentPolicy(base_user_agent=USER_AGENT),
+        RetryPolicy(
+            retry_total=options.retry_total,
+            retry_backoff_factor=options.retry_backoff_factor,
+            retry_backoff_max=options.retry_backoff_max,
+            retry_mode=RetryMode.Exponential,
+        ),
+    ]
+    policy = auth_policy(credential, url)
+    if policy is not None:
+        policies.append(policy)
+    policies += [_RequestIdCheckPolicy(), HttpLoggingPolicy()]
+    return Pipeline(transport=ProcessLocalTransport(), policies=policies)
+
+
+@dataclasses.dataclass(frozen=True)
+class BlobProperties:
+    """What a blob's headers say about it."""
+
+    size: int
+    etag: str
+    last_modified: str | None
+    content_type: str | None
+
+
+def _properties_from_headers(headers: Any, size: int) -> BlobProperties:
+    return BlobProperties(
+        size=size,
+        etag=headers.get("ETag", ""),
+        last_modified=headers.get("Last-Modified"),
+        content_type=headers.get("Content-Type"),
+    )
+
+
+def _size_from_content_range(value: str) -> int:
+    # "bytes 0-99/1234" -> 1234
+    return int(value.rsplit("/", 1)[1])
+
+
+def content_md5(data: bytes | bytearray | memoryview) -> str:
+    """The base64 MD5 the service checks a body against (hashlib frees the GIL)."""
+    return base64.b64encode(hashlib.md5(data).digest()).decode("ascii")
+
+
+class BlobClient:
+    """Requests for one blob, through a shared pipeline."""
+
+    def __init__(self, url: BlobURL, pipeline: Pipeline, options: ClientOptions) -> None:  # type: ignore[type-arg]
+        url.require_blob()
+        self.url = url
+        self._pipeline = pipeline
+        self._options = options
+        self._what = f"blob '{url.url}'"
+
+    @classmethod
+    def create(
+        cls, url: BlobURL, credential: Credential, options: ClientOptions = ClientOptions()
+    ) -> BlobClient:
+        return cls(url, build_pipeline(url, credential, options), options)
+
+    def __repr__(self) -> str:
+        return f"BlobClient({self.url!r})"
+
+    # -- plumbing -----------------------------------------------------------------
+
+    def _send(
+        self,
+        method: str,
+        *,
+        query: str = "",
+        headers: dict[str, str] | None = None,
+        body: Any = None,
+        stream: bool = False,
+    ) -> HttpResponse:
+        url = self.url.request_url()
+        if query:
+            url += ("&" if "?" in url else "?") + query
+        request = HttpRequest(method, url, headers=headers or {})
+        if body is not None:
+            request.set_bytes_body(body)
+        kwargs: dict[str, Any] = {"stream": stream}
+        if self._options.read_timeout is not None:
+            kwargs["read_timeout"] = self._options.read_timeout
+        if self._options.connection_timeout is not None:
+            kwargs["connection_timeout"] = self._options.connection_timeout
+        try:
+            response = self._pipeline.run(request, **kwargs).http_response
+        except AzureError as error:
+            raise_transport_error(error, self._what)
+        if response.status_code >= 400:
+            if stream:
+                response.read()  # keeps the connection reusable and the error readable
+            raise_for_response(response, self._what)
+        return response  # type: ignore[no-any-return]
+
+    # -- reading ------------------------------------------------------------------
+
+    def get_properties(self) -> BlobProperties:
+        response = self._send("HEAD")
+        return _properties_from_headers(
+            response.headers, int(response.headers.get("Content-Length", 0))
+        )
+
+    def open_range(self, start: int, end: int | None, etag: str | None) -> HttpResponse:
+        """A streamed GET of bytes ``start`` to ``end`` (inclusive), of version ``etag``."""
+        headers = {}
+        if end is not None or start:
+            headers["x-ms-range"] = f"bytes={start}-{'' if end is None else end}"
+        if etag:
+            headers["If-Match"] = etag
+        return self._send("GET", headers=headers, stream=True)
+
+    # -- writing ------------------------------------------------------------------
+
+    def put_blob(self, data: bytes | bytearray | memoryview, md5: str) -> None:
+        """Upload ``data`` as the whole blob in one request, checked against ``md5``."""
+        self._send(
+            "PUT",
+            headers={
+                "x-ms-blob-type": "BlockBlob",
+                "Content-MD5": md5,
+                "Content-Type": "application/octet-stream",
+            },
+            body=data,
+        )
+
+    def put_block(self, block_id: str, data: bytes | bytearray | memoryview, md5: str) -> None:
+        """Stage one block, checked against ``md5``; invisible until committed."""
+        self._send(
+            "PUT",
+            query=f"comp=block&blockid={_quote_block_id(block_id)}",
+            headers={"Content-MD5": md5},
+            body=data,
+        )
+
+    def put_block_list(self, block_ids: list[str]) -> None:
+        """Commit the staged blocks, in order, as the blob's new content."""
+        body = "".join(f"<Latest>{block_id}</Latest>" for block_id in block_ids)
+        payload = f'<?xml version="1.0" encoding="utf-8"?><BlockList>{body}</BlockList>'.encode()
+        self._send(
+            "PUT",
+            query="comp=blocklist",
+            headers={
+                "Content-MD5": content_md5(payload),
+                "Content-Type": "application/xml",
+                "x-ms-blob-content-type": "application/octet-stream",
+            },
+            body=payload,
+        )
+
+
+def _quote_block_id(block_id: str) -> str:
+    # Block IDs are base64, whose "+", "/" and "=" must be escaped in a query.
+    return block_id.replace("+", "%2B").replace("/", "%2F").replace("=", "%3D")

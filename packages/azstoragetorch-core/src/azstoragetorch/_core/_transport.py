@@ -1,0 +1,90 @@
+"""The HTTP transport: one connection pool per process, rebuilt after ``fork``.
+
+Sharing a socket between processes mixes up responses (DataLoader workers are forked
+from the process that may already have used the dataset), so every pipeline reaches
+the pool through :class:`ProcessLocalTransport`, which looks the pool up by PID at
+each request.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from typing import Any
+
+import requests
+import requests.adapters
+from azure.core.pipeline.transport import (
+    HttpRequest,
+    HttpResponse,
+    HttpTransport,
+    RequestsTransport,
+)
+
+__all__ = ["POOL_SIZE", "ProcessLocalTransport", "shared_transport"]
+
+# Enough connections for the widest parallelism the library uses at once (parallel
+# ranged reads and block uploads of a few objects, dataset prefetch) so a connection
+# is never opened and dropped per request.
+POOL_SIZE = 32
+CONNECTION_TIMEOUT = 20
+READ_TIMEOUT = 60
+
+_lock = threading.Lock()
+_shared: tuple[int, RequestsTransport] | None = None
+
+
+def _new_transport() -> RequestsTransport:
+    session = requests.Session()
+    adapter = requests.adapters.HTTPAdapter(pool_connections=8, pool_maxsize=POOL_SIZE)
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+    return RequestsTransport(
+        session=session,
+        session_owner=False,
+        connection_timeout=CONNECTION_TIMEOUT,
+        read_timeout=READ_TIMEOUT,
+    )
+
+
+def shared_transport() -> RequestsTransport:
+    """This process's transport, created on first use."""
+    global _shared
+    pid = os.getpid()
+    shared = _shared
+    if shared is not None and shared[0] == pid:
+        return shared[1]
+    with _lock:
+        if _shared is None or _shared[0] != pid:
+            _shared = (pid, _new_transport())
+        return _shared[1]
+
+
+def _reset_after_fork() -> None:
+    # The parent's sockets must never be used by the child, and a lock held by a
+    # parent thread at fork time would stay locked here.
+    global _lock, _shared
+    _lock = threading.Lock()
+    _shared = None
+
+
+os.register_at_fork(after_in_child=_reset_after_fork)
+
+
+class ProcessLocalTransport(HttpTransport):  # type: ignore[type-arg]
+    """Sends through the calling process's shared transport; never closes it."""
+
+    def send(self, request: HttpRequest, **kwargs: Any) -> HttpResponse:
+        return shared_transport().send(request, **kwargs)  # type: ignore[no-any-return]
+
+    def open(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self) -> ProcessLocalTransport:
+        return self
+
+    def __exit__(self, *args: object) -> None:
+        pass
