@@ -15,9 +15,10 @@ from __future__ import annotations
 import base64
 import dataclasses
 import hashlib
-from typing import Any
+import time
+from typing import Any, NoReturn
 
-from azure.core.exceptions import AzureError
+from azure.core.exceptions import AzureError, ServiceResponseError
 from azure.core.pipeline import Pipeline, PipelineRequest, PipelineResponse
 from azure.core.pipeline.policies import (
     HeadersPolicy,
@@ -30,6 +31,7 @@ from azure.core.pipeline.policies import (
 )
 from azure.core.pipeline.transport import HttpRequest, HttpResponse
 
+from azstoragetorch._core._body import BODY_ERRORS, BodyReader
 from azstoragetorch._core._credentials import Credential, auth_policy
 from azstoragetorch._core._errors import raise_for_response, raise_transport_error
 from azstoragetorch._core._transport import ProcessLocalTransport
@@ -165,7 +167,8 @@ class BlobClient:
             raise_transport_error(error, self._what)
         if response.status_code >= 400:
             if stream:
-                response.read()  # keeps the connection reusable and the error readable
+                # Reading the short error body keeps the connection reusable.
+                response.internal_response.content  # noqa: B018
             raise_for_response(response, self._what)
         return response  # type: ignore[no-any-return]
 
@@ -178,13 +181,46 @@ class BlobClient:
         )
 
     def open_range(self, start: int, end: int | None, etag: str | None) -> HttpResponse:
-        """A streamed GET of bytes ``start`` to ``end`` (inclusive), of version ``etag``."""
+        """A streamed GET of bytes ``start`` to ``end`` (inclusive), of version ``etag``.
+
+        ``end=None`` with ``start=0`` asks for the whole blob (no range header, which
+        also works for an empty blob, where any range is refused).
+        """
         headers = {}
         if end is not None or start:
             headers["x-ms-range"] = f"bytes={start}-{'' if end is None else end}"
         if etag:
             headers["If-Match"] = etag
         return self._send("GET", headers=headers, stream=True)
+
+    def read_into(self, start: int, destination: memoryview, etag: str) -> None:
+        """Fill ``destination`` with the blob's bytes from ``start``, of version ``etag``.
+
+        A body that breaks off (connection reset, truncated transfer) is resumed
+        from the first byte not yet received, with backoff, up to the pipeline's
+        retry count; only then does the failure surface.
+        """
+        filled = 0
+        failures = 0
+        end = start + len(destination) - 1
+        while filled < len(destination):
+            body = BodyReader(self.open_range(start + filled, end, etag))
+            try:
+                filled += body.readinto(destination[filled:])
+            except BODY_ERRORS as error:
+                body.discard()
+                filled += getattr(error, "bytes_received", 0)
+                failures += 1
+                if failures > self._options.retry_total:
+                    self._raise_body_error(error)
+                time.sleep(min(self._options.retry_backoff_factor * 2 ** (failures - 1), 8.0))
+            else:
+                body.release()
+
+    def _raise_body_error(self, error: BaseException) -> NoReturn:
+        if not isinstance(error, AzureError):
+            error = ServiceResponseError(f"{type(error).__name__}: {error}", error=error)
+        raise_transport_error(error, self._what)
 
     # -- writing ------------------------------------------------------------------
 

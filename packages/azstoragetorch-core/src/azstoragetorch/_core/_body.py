@@ -1,0 +1,74 @@
+"""Reading a streamed response body straight into a caller's buffer."""
+
+from __future__ import annotations
+
+import http.client
+from typing import Any
+
+import requests.exceptions
+import urllib3.exceptions
+from azure.core.exceptions import ServiceResponseError
+from azure.core.pipeline.transport import HttpResponse
+
+__all__ = ["BODY_ERRORS", "BodyReader", "TruncatedBodyError"]
+
+
+class TruncatedBodyError(ConnectionError):
+    """The connection ended before the body's announced length arrived."""
+
+
+# What a body read raises when the connection breaks mid-transfer.
+BODY_ERRORS: tuple[type[BaseException], ...] = (
+    ConnectionError,
+    TimeoutError,
+    http.client.HTTPException,
+    urllib3.exceptions.HTTPError,
+    requests.exceptions.RequestException,
+    ServiceResponseError,
+)
+
+
+class BodyReader:
+    """Receives one streamed response's body into memoryviews, then frees it.
+
+    The requests transport keeps the urllib3 response as ``raw``; below it sits the
+    standard library's http.client response, whose ``readinto`` receives straight
+    into the caller's buffer (urllib3's own ``readinto`` reads into a temporary bytes
+    object and copies).
+    """
+
+    def __init__(self, response: HttpResponse) -> None:
+        self._response = response
+        self._raw: Any = response.internal_response.raw
+        inner = getattr(self._raw, "_fp", None)
+        plain = not response.headers.get("Content-Encoding")
+        self._stream: Any = (
+            inner if isinstance(inner, http.client.HTTPResponse) and plain else self._raw
+        )
+
+    def readinto(self, destination: memoryview) -> int:
+        """Fill ``destination``; raises :class:`TruncatedBodyError` if the body ends first.
+
+        Returns how many bytes arrived before any error via ``progress`` on the
+        exception (``error.args``), so a caller can resume where it broke off.
+        """
+        filled = 0
+        total = len(destination)
+        try:
+            while filled < total:
+                count = self._stream.readinto(destination[filled:])
+                if not count:
+                    raise TruncatedBodyError(f"the body ended after {filled} of {total} bytes")
+                filled += count
+        except BODY_ERRORS as error:
+            error.bytes_received = filled  # type: ignore[attr-defined]
+            raise
+        return filled
+
+    def release(self) -> None:
+        """Give a fully read connection back to the pool for the next request."""
+        self._raw.release_conn()
+
+    def discard(self) -> None:
+        """Drop the connection of a body that was not (or not fully) read."""
+        self._raw.close()

@@ -1,0 +1,294 @@
+"""``BlobIO``: a binary file object over one blob."""
+
+from __future__ import annotations
+
+import io
+import os
+import warnings
+from types import TracebackType
+from typing import Any, Literal
+
+from typing_extensions import Buffer
+
+from azstoragetorch._core._client import BlobClient, ClientOptions
+from azstoragetorch._core._credentials import Credential
+from azstoragetorch._core._url import BlobURL
+from azstoragetorch.io._reader import BlobReader, ReadOptions
+from azstoragetorch.io._writer import BlobWriter, WriteOptions
+
+__all__ = ["BlobIO"]
+
+_MODES = ("rb", "wb")
+
+
+class BlobIO(io.IOBase):
+    """A file-like object that reads or writes one blob in Azure Blob Storage.
+
+    Pass it to :func:`torch.save` or :func:`torch.load`::
+
+        import torch
+        from azstoragetorch.io import BlobIO
+
+        url = "https://<account>.blob.core.windows.net/<container>/model.pt"
+        with BlobIO(url, "wb") as f:
+            torch.save(model.state_dict(), f)
+        with BlobIO(url, "rb") as f:
+            model.load_state_dict(torch.load(f))
+
+    **Reading** (``"rb"``) reads one version of the blob: the first request records
+    its ETag and every later request is conditional on it, so if the blob is replaced
+    meanwhile, reads raise :class:`~azstoragetorch.exceptions.BlobModifiedError`
+    rather than mixing versions. A ``snapshot`` or ``versionid`` in the URL reads that
+    snapshot or version. Opening a missing blob raises
+    :class:`~azstoragetorch.exceptions.BlobNotFoundError` (a ``FileNotFoundError``).
+
+    **Writing** (``"wb"``) buffers data and uploads it in blocks while you write;
+    :meth:`close` (or leaving a ``with`` block normally) commits it, and only then does
+    the blob change. Leaving a ``with`` block through an exception, or letting an
+    unclosed writer be garbage-collected, commits nothing and leaves any existing blob
+    as it was. If an upload fails for good,
+    :class:`~azstoragetorch.exceptions.FatalBlobIOWriteError` is raised and nothing
+    of this object is ever committed.
+
+    :param blob_url: The blob's URL. A SAS token, ``snapshot`` and ``versionid`` in its
+        query string are honoured.
+    :param mode: ``"rb"`` to read, ``"wb"`` to write.
+    :param credential: ``None`` (the default) uses
+        ``azure.identity.DefaultAzureCredential``; also accepted are an
+        ``AzureSasCredential``, an ``AzureNamedKeyCredential`` (account key), any
+        ``TokenCredential``, and ``False`` for anonymous access. Ignored when the URL
+        carries a SAS token.
+    :raises ValueError: for an unsupported mode or a URL that names no blob.
+    :raises TypeError: for a credential of an unsupported type.
+    """
+
+    def __init__(
+        self,
+        blob_url: str,
+        mode: Literal["rb", "wb"],
+        *,
+        credential: Credential = None,
+        **_internal_only_kwargs: Any,
+    ) -> None:
+        # Set first: __del__ and close() must work even if construction fails.
+        self._reader: BlobReader | None = None
+        self._writer: BlobWriter | None = None
+        self._position = 0
+        if mode not in _MODES:
+            raise ValueError(f"Unsupported mode {mode!r}: BlobIO supports 'rb' and 'wb'.")
+        url = BlobURL.parse(blob_url)
+        url.require_blob()
+        if mode == "wb" and (url.snapshot or url.version_id):
+            raise ValueError(
+                f"Cannot write to {url!r}: a snapshot or version is read-only. Remove "
+                "'snapshot'/'versionid' from the URL to write the current blob."
+            )
+        self._url = url
+        self._mode = mode
+        options: ClientOptions = _internal_only_kwargs.pop("client_options", ClientOptions())
+        read_options: ReadOptions | None = _internal_only_kwargs.pop("read_options", None)
+        write_options: WriteOptions | None = _internal_only_kwargs.pop("write_options", None)
+        if _internal_only_kwargs:
+            raise TypeError(
+                f"BlobIO() got unexpected keyword arguments: {sorted(_internal_only_kwargs)}"
+            )
+        client = BlobClient.create(url, credential, options)
+        if mode == "rb":
+            self._reader = BlobReader(client, read_options)
+        else:
+            self._writer = BlobWriter(client, write_options)
+
+    def __repr__(self) -> str:
+        url = self._url.url if hasattr(self, "_url") else "?"
+        state = " closed" if self.closed else ""
+        return f"<BlobIO {url} mode={getattr(self, '_mode', '?')!r}{state}>"
+
+    # -- capabilities -------------------------------------------------------------
+
+    def readable(self) -> bool:
+        """``True`` in read mode."""
+        self._check_open()
+        return self._reader is not None
+
+    def writable(self) -> bool:
+        """``True`` in write mode."""
+        self._check_open()
+        return self._writer is not None
+
+    def seekable(self) -> bool:
+        """``True`` in read mode: writes are sequential."""
+        self._check_open()
+        return self._reader is not None
+
+    def fileno(self) -> int:
+        """Always raises ``io.UnsupportedOperation``: a blob has no file descriptor."""
+        raise io.UnsupportedOperation("fileno: a blob has no file descriptor")
+
+    def truncate(self, size: int | None = None, /) -> int:
+        """Always raises ``io.UnsupportedOperation``."""
+        raise io.UnsupportedOperation("truncate: blobs are written whole, not resized")
+
+    # -- position -----------------------------------------------------------------
+
+    def tell(self) -> int:
+        """The current position: in write mode, the count of bytes written."""
+        self._check_open()
+        return self._writer.written if self._writer is not None else self._position
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET, /) -> int:
+        """Move to ``offset`` relative to ``whence``; returns the new position.
+
+        ``whence`` is ``os.SEEK_SET`` (0, the default), ``os.SEEK_CUR`` (1) or
+        ``os.SEEK_END`` (2). Seeking past the end is allowed; reads there return
+        ``b""``. Only read mode can seek.
+        """
+        reader = self._require_reader("seek")
+        offset = _as_index(offset, "offset")
+        if whence == os.SEEK_SET:
+            target = offset
+        elif whence == os.SEEK_CUR:
+            target = self._position + offset
+        elif whence == os.SEEK_END:
+            target = reader.size + offset
+        else:
+            raise ValueError(
+                f"Invalid whence ({whence}): use os.SEEK_SET (0), os.SEEK_CUR (1) or "
+                "os.SEEK_END (2)."
+            )
+        if target < 0:
+            raise ValueError(f"Negative seek position {target}: positions start at 0.")
+        self._position = target
+        return target
+
+    # -- reading ------------------------------------------------------------------
+
+    def read(self, size: int | None = -1, /) -> bytes:
+        """Read up to ``size`` bytes (all that remain if ``size`` is negative or None)."""
+        reader = self._require_reader("read")
+        remaining = max(0, reader.size - self._position)
+        size = remaining if size is None or size < 0 else min(_as_index(size, "size"), remaining)
+        data = reader.read(self._position, size) if size else b""
+        self._position += len(data)
+        return data
+
+    def readall(self) -> bytes:
+        """Read everything from the current position to the end."""
+        return self.read(-1)
+
+    def readinto(self, buffer: Buffer, /) -> int:
+        """Read into ``buffer`` (any writable bytes-like object); returns the count."""
+        reader = self._require_reader("readinto")
+        with memoryview(buffer) as view, view.cast("B") as destination:
+            count = reader.readinto(self._position, destination)
+        self._position += count
+        return count
+
+    def readline(self, size: int | None = -1, /) -> bytes:
+        """Read one line, up to and including ``b"\\n"``, at most ``size`` bytes."""
+        reader = self._require_reader("readline")
+        limit = -1 if size is None or size < 0 else _as_index(size, "size")
+        if self._position >= reader.size or limit == 0:
+            return b""
+        end = reader.find_line_end(self._position, limit)
+        return self.read(end - self._position)
+
+    # -- writing ------------------------------------------------------------------
+
+    def write(self, b: Buffer, /) -> int:
+        """Write a bytes-like object; returns the number of bytes written.
+
+        Data may be uploaded later, in the background or at :meth:`flush` or
+        :meth:`close`, which report any failure as
+        :class:`~azstoragetorch.exceptions.FatalBlobIOWriteError`.
+        """
+        writer = self._require_writer("write")
+        try:
+            view = memoryview(b)
+        except TypeError:
+            raise TypeError(f"a bytes-like object is required, not '{type(b).__name__}'") from None
+        with view, view.cast("B") as data:
+            writer.write(data)
+            return len(data)
+
+    def flush(self) -> None:
+        """Upload everything written so far and wait for it (no effect in read mode).
+
+        The blob still changes only at :meth:`close`.
+        """
+        self._check_open()
+        if self._writer is not None:
+            self._writer.flush()
+
+    # -- closing ------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Close; in write mode, upload what remains and commit the blob.
+
+        Calling it again does nothing.
+        """
+        if self.closed:
+            return
+        try:
+            if self._writer is not None:
+                self._writer.commit()
+        finally:
+            self._release()
+
+    def _abort(self) -> None:
+        if self._writer is not None:
+            self._writer.abort()
+        self._release()
+
+    def _release(self) -> None:
+        if self._reader is not None:
+            self._reader.close()
+        super().close()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        if exc_type is None:
+            self.close()
+        elif not self.closed:
+            self._abort()
+
+    def __del__(self) -> None:
+        # An unclosed writer is never committed on garbage collection: data that the
+        # program did not finish writing must not replace a good blob.
+        if getattr(self, "_writer", None) is not None and not self.closed:
+            warnings.warn(
+                f"{self!r} was garbage-collected without close(); nothing was committed.",
+                ResourceWarning,
+                stacklevel=2,
+            )
+            self._abort()
+        elif not getattr(self, "closed", True):
+            self._release()
+
+    # -- checks -------------------------------------------------------------------
+
+    def _check_open(self) -> None:
+        if self.closed:
+            raise ValueError("I/O operation on closed BlobIO.")
+
+    def _require_reader(self, operation: str) -> BlobReader:
+        self._check_open()
+        if self._reader is None:
+            raise io.UnsupportedOperation(f"{operation}: BlobIO is open for writing ('wb')")
+        return self._reader
+
+    def _require_writer(self, operation: str) -> BlobWriter:
+        self._check_open()
+        if self._writer is None:
+            raise io.UnsupportedOperation(f"{operation}: BlobIO is open for reading ('rb')")
+        return self._writer
+
+
+def _as_index(value: Any, name: str) -> int:
+    try:
+        return int(value.__index__())
+    except AttributeError:
+        raise TypeError(f"{name} must be an integer, not {type(value).__name__}") from None

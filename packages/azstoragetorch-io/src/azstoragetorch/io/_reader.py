@@ -1,0 +1,208 @@
+"""Reading one version of a blob with few requests and few copies.
+
+Small reads are served from a read-ahead window: one ranged GET of several MiB
+answers many ``read`` calls, so ``torch.load`` of a checkpoint made of many small
+tensors costs a handful of requests. Reads at least as large as the window skip it:
+their bytes are fetched with parallel ranged GETs written straight into the
+caller's buffer. Every GET is conditional on the ETag seen by the first one, so a
+blob replaced mid-read raises ``BlobModifiedError`` instead of mixing versions.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import ctypes
+import sys
+
+from azstoragetorch._core._body import BodyReader
+from azstoragetorch._core._client import BlobClient
+from azstoragetorch.exceptions import BlobServiceError
+
+__all__ = ["BlobReader", "ReadOptions"]
+
+_MIB = 1024 * 1024
+
+
+class ReadOptions:
+    """Sizes that shape the read path (the defaults suit Azure and Azurite alike).
+
+    Azurite checksums every ranged GET of 4 MiB or less, so no range is smaller than
+    ``min_part`` unless the blob itself is.
+    """
+
+    def __init__(
+        self,
+        *,
+        read_ahead: int = 16 * _MIB,
+        max_read_ahead: int = 32 * _MIB,
+        part_size: int = 16 * _MIB,
+        min_part: int = 8 * _MIB,
+        max_concurrency: int = 4,
+    ) -> None:
+        self.read_ahead = read_ahead
+        self.max_read_ahead = max_read_ahead
+        self.part_size = part_size
+        self.min_part = min_part
+        self.max_concurrency = max_concurrency
+
+
+def new_bytes(size: int) -> tuple[bytes, memoryview]:
+    """A new ``bytes`` of ``size`` and a writable view of its memory.
+
+    ``read()`` must return ``bytes``; filling a bytearray and converting it would
+    hold the data twice at peak. On CPython a fresh, unshared bytes object can be
+    filled in place before anyone else sees it. Elsewhere, fall back to a copy.
+    """
+    if sys.implementation.name != "cpython" or size < 2:
+        buffer = bytearray(size)
+        return bytes(buffer), memoryview(buffer)  # not used for large sizes off CPython
+    data = bytes(size)  # calloc'd: pages cost memory only when written
+    offset = bytes.__basicsize__ - 1  # where CPython stores the bytes' payload
+    array = (ctypes.c_char * size).from_address(id(data) + offset)
+    return data, memoryview(array).cast("B")
+
+
+class BlobReader:
+    """Positional reads of one blob version (``BlobIO`` keeps the file position)."""
+
+    def __init__(self, client: BlobClient, options: ReadOptions | None = None) -> None:
+        self._client = client
+        self._options = options or ReadOptions()
+        self._window = memoryview(b"")
+        self._window_start = 0
+        self._window_size = self._options.read_ahead
+        self._executor: concurrent.futures.ThreadPoolExecutor | None = None
+        self.size, self.etag = self._open()
+
+    def _open(self) -> tuple[int, str]:
+        """Fetch the first window; its response also tells the size and ETag."""
+        try:
+            response = self._client.open_range(0, self._window_size - 1, etag=None)
+        except BlobServiceError as error:
+            if error.status_code != 416:  # an empty blob refuses every range
+                raise
+            response = self._client.open_range(0, None, etag=None)
+        body = BodyReader(response)
+        content_range = response.headers.get("Content-Range")
+        size = (
+            int(content_range.rsplit("/", 1)[1])
+            if content_range
+            else int(response.headers.get("Content-Length", 0))
+        )
+        window = bytearray(int(response.headers.get("Content-Length", 0)))
+        try:
+            body.readinto(memoryview(window))
+        except BaseException:
+            body.discard()
+            # The first window is only read ahead: fetch it again, conditionally,
+            # with the client's resuming read.
+            etag = response.headers["ETag"]
+            self._client.read_into(0, memoryview(window), etag)
+            self._window = memoryview(window)
+            return size, etag
+        body.release()
+        self._window = memoryview(window)
+        return size, response.headers["ETag"]
+
+    # -- the public operations ----------------------------------------------------
+
+    def readinto(self, position: int, destination: memoryview) -> int:
+        """Copy the blob's bytes from ``position`` into ``destination``; returns the count."""
+        count = max(0, min(len(destination), self.size - position))
+        done = self._copy_from_window(position, destination[:count])
+        rest = count - done
+        if rest >= self._window_size:
+            self._fetch(position + done, destination[done:count])
+        elif rest:
+            self._refill(position + done)
+            self._copy_from_window(position + done, destination[done:count])
+        return count
+
+    def read(self, position: int, size: int) -> bytes:
+        """The blob's bytes from ``position``, at most ``size`` of them."""
+        count = max(0, min(size, self.size - position))
+        offset = position - self._window_start
+        if offset >= 0 and offset + count <= len(self._window):
+            return bytes(self._window[offset : offset + count])
+        if count < self._window_size:
+            self._refill(position)
+            return bytes(self._window[0:count])
+        data, view = new_bytes(count)
+        self.readinto(position, view)
+        return data
+
+    def find_line_end(self, position: int, limit: int) -> int:
+        """The position just past the next ``\\n`` at or after ``position``.
+
+        Looks at most ``limit`` bytes ahead (``-1``: no limit); returns the end of the
+        blob or ``position + limit`` if no newline comes first.
+        """
+        end = self.size if limit < 0 else min(self.size, position + limit)
+        while position < end:
+            offset = position - self._window_start
+            if not 0 <= offset < len(self._window):
+                self._refill(position)
+                offset = 0
+            stop = min(len(self._window), end - self._window_start)
+            found: int = self._window.obj.find(b"\n", offset, stop)  # type: ignore[attr-defined]
+            if found >= 0:
+                return self._window_start + found + 1
+            position = self._window_start + stop
+        return end
+
+    def close(self) -> None:
+        self._window = memoryview(b"")
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
+            self._executor = None
+
+    # -- the window ---------------------------------------------------------------
+
+    def _copy_from_window(self, position: int, destination: memoryview) -> int:
+        offset = position - self._window_start
+        if not 0 <= offset < len(self._window):
+            return 0
+        count = min(len(destination), len(self._window) - offset)
+        destination[:count] = self._window[offset : offset + count]
+        return count
+
+    def _refill(self, position: int) -> None:
+        # Sequential reads double the window (up to a cap): fewer, larger requests.
+        if position == self._window_start + len(self._window) and self._window:
+            self._window_size = min(self._window_size * 2, self._options.max_read_ahead)
+        # Near the end, anchor the window on the end of the blob, where readers of
+        # zip archives (torch.load) walk backwards from the central directory.
+        start = min(position, max(0, self.size - self._window_size))
+        window = bytearray(min(self._window_size, self.size - start))
+        self._window = memoryview(b"")  # release the old window before fetching
+        self._fetch(start, memoryview(window))
+        self._window, self._window_start = memoryview(window), start
+
+    # -- fetching -----------------------------------------------------------------
+
+    def _fetch(self, position: int, destination: memoryview) -> None:
+        """Fill ``destination`` from ``position`` with parallel ranged GETs."""
+        total = len(destination)
+        parts = max(1, min(total // self._options.min_part, -(-total // self._options.part_size)))
+        if parts == 1:
+            self._client.read_into(position, destination, self.etag)
+            return
+        step = -(-total // parts)
+        if self._executor is None:
+            self._executor = concurrent.futures.ThreadPoolExecutor(
+                self._options.max_concurrency, thread_name_prefix="azstoragetorch-read"
+            )
+        futures = [
+            self._executor.submit(
+                self._client.read_into,
+                position + offset,
+                destination[offset : offset + step],
+                self.etag,
+            )
+            for offset in range(0, total, step)
+        ]
+        # Wait for every part before returning or raising: they write into the
+        # caller's memory.
+        concurrent.futures.wait(futures)
+        for future in futures:
+            future.result()
