@@ -74,6 +74,7 @@ class BlobIO(io.IOBase):
         self._reader: BlobReader | None = None
         self._writer: BlobWriter | None = None
         self._position = 0
+        self._releasing = False
         if mode not in _MODES:
             raise ValueError(f"Unsupported mode {mode!r}: BlobIO supports 'rb' and 'wb'.")
         url = BlobURL.parse(blob_url)
@@ -216,7 +217,7 @@ class BlobIO(io.IOBase):
         The blob still changes only at :meth:`close`.
         """
         self._check_open()
-        if self._writer is not None:
+        if self._writer is not None and not self._releasing:
             self._writer.flush()
 
     # -- closing ------------------------------------------------------------------
@@ -242,6 +243,8 @@ class BlobIO(io.IOBase):
     def _release(self) -> None:
         if self._reader is not None:
             self._reader.close()
+        # IOBase.close() flushes first; by now the writer has committed or aborted.
+        self._releasing = True
         super().close()
 
     def __exit__(

@@ -125,8 +125,9 @@ class BlobReader:
         if offset >= 0 and offset + count <= len(self._window):
             return bytes(self._window[offset : offset + count])
         if count < self._window_size:
-            self._refill(position)
-            return bytes(self._window[0:count])
+            self._refill(position)  # may start before position, near the end
+            offset = position - self._window_start
+            return bytes(self._window[offset : offset + count])
         data, view = new_bytes(count)
         self.readinto(position, view)
         return data
@@ -141,8 +142,8 @@ class BlobReader:
         while position < end:
             offset = position - self._window_start
             if not 0 <= offset < len(self._window):
-                self._refill(position)
-                offset = 0
+                self._refill(position)  # may start before position, near the end
+                offset = position - self._window_start
             stop = min(len(self._window), end - self._window_start)
             found: int = self._window.obj.find(b"\n", offset, stop)  # type: ignore[attr-defined]
             if found >= 0:

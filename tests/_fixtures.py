@@ -1,0 +1,46 @@
+"""Fixtures shared by the functional tests."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from azure.core.credentials import AzureNamedKeyCredential
+
+
+@pytest.fixture
+def key(azurite) -> AzureNamedKeyCredential:  # type: ignore[no-untyped-def]
+    """The emulator's account key as a credential."""
+    return AzureNamedKeyCredential(azurite.account_name, azurite.account_key)
+
+
+@pytest.fixture
+def blob_url(container) -> str:  # type: ignore[no-untyped-def]
+    """The URL of a blob that does not exist yet, with a name that needs quoting."""
+    return f"{container.url}/dir/a b%23c+d.pt"
+
+
+def random_bytes(size: int, seed: int = 0) -> bytes:
+    """Incompressible, repeatable test data (os.urandom is not repeatable)."""
+    import random
+
+    return random.Random(seed).randbytes(size) if size else b""
+
+
+@pytest.fixture
+def upload(container):  # type: ignore[no-untyped-def]
+    """Upload bytes with the SDK (independent of BlobIO); returns the blob's URL."""
+
+    def _upload(name: str, data: bytes) -> str:
+        container.client.upload_blob(name, data, overwrite=True)
+        return f"{container.url}/{name}"
+
+    return _upload
+
+
+def download(container, name: str) -> bytes:  # type: ignore[no-untyped-def]
+    """The blob's bytes, read with the SDK."""
+    return container.client.download_blob(name).readall()  # type: ignore[no-any-return]
+
+
+__all__ = ["download", "os", "random_bytes"]
