@@ -1,0 +1,167 @@
+"""The four distributions as users get them: built wheels in fresh environments."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import venv
+import zipfile
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.packaging
+
+ROOT = Path(__file__).resolve().parents[2]
+NAMES = ["azstoragetorch-core", "azstoragetorch-io", "azstoragetorch-datasets", "azstoragetorch"]
+sys.path.insert(0, str(ROOT / "tools"))
+import versions  # noqa: E402
+
+# Exact pins: pip skips .dev versions otherwise, and would take an unrelated
+# release of the same name from the index.
+VERSION = versions.find_versions()[0][1]
+
+OWNED = {
+    "azstoragetorch_core": ("azstoragetorch/exceptions/", "azstoragetorch/_core/"),
+    "azstoragetorch_io": ("azstoragetorch/io/",),
+    "azstoragetorch_datasets": ("azstoragetorch/datasets/",),
+    "azstoragetorch": (),
+}
+
+
+@pytest.fixture(scope="module")
+def dist(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("dist")
+    for name in NAMES:
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "build",
+                "--no-isolation",
+                "--wheel",
+                "--sdist",
+                "--outdir",
+                str(out),
+                str(ROOT / "packages" / name),
+            ],
+            check=True,
+            capture_output=True,
+        )
+    return out
+
+
+def make_env(path: Path, dist: Path, *requirements: str) -> Path:
+    venv.EnvBuilder(with_pip=True).create(path)
+    python = path / "bin" / "python"
+    subprocess.run(
+        [str(python), "-m", "pip", "install", "--quiet", "--find-links", str(dist), *requirements],
+        check=True,
+        capture_output=True,
+    )
+    return python
+
+
+def test_every_distribution_builds_a_wheel_and_an_sdist(dist):
+    for name in NAMES:
+        stem = name.replace("-", "_")
+        assert len(list(dist.glob(f"{stem}-*.whl"))) == 1, name
+        assert len(list(dist.glob(f"{stem}-*.tar.gz"))) == 1, name
+
+
+def test_each_wheel_holds_only_its_own_files(dist):
+    for stem, owned in OWNED.items():
+        (wheel,) = dist.glob(f"{stem}-*-py3-none-any.whl")
+        names = [n for n in zipfile.ZipFile(wheel).namelist() if ".dist-info/" not in n]
+        assert "azstoragetorch/__init__.py" not in names
+        assert all(n.startswith(owned) for n in names), (stem, names)
+        for prefix in owned:
+            assert f"{prefix}py.typed" in names
+
+
+CHECKPOINT_SCRIPT = """
+import sys, torch
+from azure.core.credentials import AzureNamedKeyCredential
+from azure.storage.blob import BlobServiceClient
+from azstoragetorch.io import BlobIO
+endpoint, account, key, connection_string = sys.argv[1:5]
+BlobServiceClient.from_connection_string(connection_string).create_container("packaging")
+credential = AzureNamedKeyCredential(account, key)
+url = endpoint + "/packaging/model.pt"
+weights = {"w": torch.arange(12.0).reshape(3, 4)}
+with BlobIO(url, "wb", credential=credential) as f:
+    torch.save(weights, f)
+with BlobIO(url, "rb", credential=credential) as f:
+    assert torch.equal(torch.load(f, weights_only=True)["w"], weights["w"])
+try:
+    import azstoragetorch.datasets
+except ModuleNotFoundError:
+    print("round trip ok; datasets absent")
+"""
+
+
+def test_core_and_io_alone_save_and_load_a_checkpoint(dist, tmp_path, azurite):
+    python = make_env(tmp_path / "serving", dist, f"azstoragetorch-io=={VERSION}", "torch==2.13.0")
+    out = subprocess.run(
+        [
+            str(python),
+            "-c",
+            CHECKPOINT_SCRIPT,
+            azurite.blob_endpoint,
+            azurite.account_name,
+            azurite.account_key,
+            azurite.connection_string,
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "round trip ok; datasets absent"
+    listed = subprocess.run(
+        [str(python), "-m", "pip", "list", "--format=freeze"], capture_output=True, text=True
+    ).stdout
+    assert "azstoragetorch-datasets" not in listed
+
+
+USER_SCRIPT = """
+from azstoragetorch.exceptions import BlobNotFoundError
+from azstoragetorch.io import BlobIO
+
+def load(url: str) -> bytes:
+    try:
+        with BlobIO(url, "rb", credential=False) as f:
+            return f.read()
+    except BlobNotFoundError as error:
+        code: str | None = error.error_code
+        raise
+"""
+
+
+def test_the_meta_package_installs_all_three_at_one_version_and_types_work(dist, tmp_path):
+    python = make_env(
+        tmp_path / "full", dist, f"azstoragetorch=={VERSION}", "torch==2.13.0", "mypy"
+    )
+    installed = subprocess.run(
+        [
+            str(python),
+            "-c",
+            f"import importlib.metadata as m;print(' '.join(m.version(n) for n in {NAMES!r}))",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    assert installed == [VERSION] * 4
+    script = tmp_path / "user.py"
+    script.write_text(USER_SCRIPT)
+    clean = subprocess.run(
+        [str(python), "-m", "mypy", "--strict", str(script)], capture_output=True, text=True
+    )
+    assert clean.returncode == 0, clean.stdout
+    script.write_text(USER_SCRIPT + "\nBlobIO(42, 'rb')\nBlobIO('u', 'ab')\n")
+    wrong = subprocess.run(
+        [str(python), "-m", "mypy", "--strict", str(script)], capture_output=True, text=True
+    )
+    # The wheels' py.typed makes the real signature visible: both misuses are caught.
+    assert 'Argument 1 to "BlobIO" has incompatible type "int"' in wrong.stdout
+    assert 'Argument 2 to "BlobIO" has incompatible type' in wrong.stdout
