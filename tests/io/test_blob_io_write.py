@@ -136,9 +136,12 @@ def test_a_failed_upload_is_fatal_and_every_later_call_raises_it(container, azur
     with pytest.raises(FatalBlobIOWriteError) as caught:
         f.flush()
     assert isinstance(caught.value.underlying_exception, PermissionError)
-    for operation in (lambda: f.write(b"more"), f.flush, f.close):
-        with pytest.raises(FatalBlobIOWriteError):
+    # The same error answers every later call, also after close() has closed it.
+    for operation in (lambda: f.write(b"more"), f.flush, f.close, f.close, f.flush):
+        with pytest.raises(FatalBlobIOWriteError) as again:
             operation()
+        assert again.value is caught.value
+    assert f.closed
     assert download(container, "guarded") == b"original"
     assert "sig=" not in str(caught.value)
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import warnings
+from collections.abc import Iterator
 from types import TracebackType
 from typing import Any, Literal
 
@@ -13,6 +15,7 @@ from typing_extensions import Buffer
 from azstoragetorch._core._client import BlobClient, ClientOptions
 from azstoragetorch._core._credentials import Credential
 from azstoragetorch._core._url import BlobURL
+from azstoragetorch.exceptions import FatalBlobIOWriteError
 from azstoragetorch.io._reader import BlobReader, ReadOptions
 from azstoragetorch.io._writer import BlobWriter, WriteOptions
 
@@ -75,6 +78,9 @@ class BlobIO(io.IOBase):
         self._writer: BlobWriter | None = None
         self._position = 0
         self._releasing = False
+        # Once raised, a fatal write error answers every later write, flush and
+        # close, even after the object is closed.
+        self._fatal: FatalBlobIOWriteError | None = None
         if mode not in _MODES:
             raise ValueError(f"Unsupported mode {mode!r}: BlobIO supports 'rb' and 'wb'.")
         url = BlobURL.parse(blob_url)
@@ -207,7 +213,7 @@ class BlobIO(io.IOBase):
             view = memoryview(b)
         except TypeError:
             raise TypeError(f"a bytes-like object is required, not '{type(b).__name__}'") from None
-        with view, view.cast("B") as data:
+        with view, view.cast("B") as data, self._remember_fatal():
             writer.write(data)
             return len(data)
 
@@ -216,9 +222,13 @@ class BlobIO(io.IOBase):
 
         The blob still changes only at :meth:`close`.
         """
+        if self._releasing:
+            return
+        self._raise_fatal()
         self._check_open()
-        if self._writer is not None and not self._releasing:
-            self._writer.flush()
+        if self._writer is not None:
+            with self._remember_fatal():
+                self._writer.flush()
 
     # -- closing ------------------------------------------------------------------
 
@@ -227,11 +237,16 @@ class BlobIO(io.IOBase):
 
         Calling it again does nothing.
         """
+        if self._fatal is not None:
+            if not self.closed:
+                self._abort()
+            raise self._fatal
         if self.closed:
             return
         try:
             if self._writer is not None:
-                self._writer.commit()
+                with self._remember_fatal():
+                    self._writer.commit()
         finally:
             self._release()
 
@@ -245,7 +260,10 @@ class BlobIO(io.IOBase):
             self._reader.close()
         # IOBase.close() flushes first; by now the writer has committed or aborted.
         self._releasing = True
-        super().close()
+        try:
+            super().close()
+        finally:
+            self._releasing = False
 
     def __exit__(
         self,
@@ -273,6 +291,18 @@ class BlobIO(io.IOBase):
 
     # -- checks -------------------------------------------------------------------
 
+    @contextlib.contextmanager
+    def _remember_fatal(self) -> Iterator[None]:
+        try:
+            yield
+        except FatalBlobIOWriteError as error:
+            self._fatal = error
+            raise
+
+    def _raise_fatal(self) -> None:
+        if self._fatal is not None:
+            raise self._fatal
+
     def _check_open(self) -> None:
         if self.closed:
             raise ValueError("I/O operation on closed BlobIO.")
@@ -284,6 +314,7 @@ class BlobIO(io.IOBase):
         return self._reader
 
     def _require_writer(self, operation: str) -> BlobWriter:
+        self._raise_fatal()
         self._check_open()
         if self._writer is None:
             raise io.UnsupportedOperation(f"{operation}: BlobIO is open for reading ('rb')")
