@@ -95,11 +95,14 @@ class BlobIO(io.IOBase):
         options: ClientOptions = _internal_only_kwargs.pop("client_options", ClientOptions())
         read_options: ReadOptions | None = _internal_only_kwargs.pop("read_options", None)
         write_options: WriteOptions | None = _internal_only_kwargs.pop("write_options", None)
+        # Datasets pass a client built on a pipeline they share across blobs.
+        client: BlobClient | None = _internal_only_kwargs.pop("blob_client", None)
         if _internal_only_kwargs:
             raise TypeError(
                 f"BlobIO() got unexpected keyword arguments: {sorted(_internal_only_kwargs)}"
             )
-        client = BlobClient.create(url, credential, options)
+        if client is None:
+            client = BlobClient.create(url, credential, options)
         if mode == "rb":
             self._reader = BlobReader(client, read_options)
         else:
