@@ -12,6 +12,11 @@ from azure.core.pipeline.transport import HttpResponse
 
 __all__ = ["BODY_ERRORS", "BodyReader", "TruncatedBodyError"]
 
+# The most one receive call may fill. A connection that breaks inside a call loses
+# the count of what that call received, so bounded calls let a retry resume close
+# to where the transfer stopped.
+_RECEIVE_CHUNK = 8 * 1024 * 1024
+
 
 class TruncatedBodyError(ConnectionError):
     """The connection ended before the body's announced length arrived."""
@@ -49,14 +54,14 @@ class BodyReader:
     def readinto(self, destination: memoryview) -> int:
         """Fill ``destination``; raises :class:`TruncatedBodyError` if the body ends first.
 
-        Returns how many bytes arrived before any error via ``progress`` on the
-        exception (``error.args``), so a caller can resume where it broke off.
+        On a connection error, the exception carries ``bytes_received``: how much of
+        ``destination`` was filled before it, so a caller can resume from there.
         """
         filled = 0
         total = len(destination)
         try:
             while filled < total:
-                count = self._stream.readinto(destination[filled:])
+                count = self._stream.readinto(destination[filled : filled + _RECEIVE_CHUNK])
                 if not count:
                     raise TruncatedBodyError(f"the body ended after {filled} of {total} bytes")
                 filled += count

@@ -27,6 +27,8 @@ class WriteOptions:
     """Sizes that shape the write path.
 
     :param block_size: Bytes per staged block (Azure allows 50,000 blocks per blob).
+        Measured on Azurite, 64 MiB blocks with a Content-MD5 on 4 threads upload
+        fastest; smaller blocks pay more per-request cost.
     :param max_buffer: The most written-but-not-uploaded bytes held at once: the
         block being filled plus those uploading. ``write`` waits beyond it.
     :param max_concurrency: Parallel block uploads.
@@ -35,7 +37,7 @@ class WriteOptions:
     def __init__(
         self,
         *,
-        block_size: int = 32 * _MIB,
+        block_size: int = 64 * _MIB,
         max_buffer: int = 256 * _MIB,
         max_concurrency: int = 4,
     ) -> None:

@@ -1,0 +1,79 @@
+"""BodyReader fills caller buffers and reports progress when a transfer breaks."""
+
+import http.client
+import io
+import socket
+import types
+
+import pytest
+
+from azstoragetorch._core import _body
+from azstoragetorch._core._body import BodyReader, TruncatedBodyError
+
+
+class BreakingStream:
+    """A body that delivers ``good`` bytes, in receive calls, then breaks."""
+
+    def __init__(self, good: bytes, error: BaseException | None) -> None:
+        self._data = io.BytesIO(good)
+        self._error = error
+        self.calls: list[int] = []
+
+    def readinto(self, view):
+        self.calls.append(len(view))
+        count = self._data.readinto(view)
+        if count == 0 and self._error is not None:
+            raise self._error
+        return count
+
+
+def reader_over(stream):
+    raw = types.SimpleNamespace(_fp=None, released=False)
+    raw.readinto = stream.readinto
+    raw.release_conn = lambda: setattr(raw, "released", True)
+    response = types.SimpleNamespace(internal_response=types.SimpleNamespace(raw=raw), headers={})
+    return BodyReader(response), raw
+
+
+def test_a_full_body_fills_the_buffer_and_returns_the_connection(monkeypatch):
+    monkeypatch.setattr(_body, "_RECEIVE_CHUNK", 4)
+    stream = BreakingStream(b"0123456789", None)
+    reader, raw = reader_over(stream)
+    buffer = bytearray(10)
+    assert reader.readinto(memoryview(buffer)) == 10
+    assert buffer == b"0123456789"
+    assert max(stream.calls) <= 4  # bounded receive calls
+    reader.release()
+    assert raw.released
+
+
+def test_a_reset_mid_body_reports_how_much_arrived(monkeypatch):
+    monkeypatch.setattr(_body, "_RECEIVE_CHUNK", 4)
+    reader, _ = reader_over(BreakingStream(b"0123456", ConnectionResetError("reset by peer")))
+    buffer = bytearray(10)
+    with pytest.raises(ConnectionResetError) as caught:
+        reader.readinto(memoryview(buffer))
+    assert caught.value.bytes_received == 7
+    assert buffer[:7] == b"0123456"
+
+
+def test_a_body_that_ends_early_is_truncated():
+    reader, _ = reader_over(BreakingStream(b"abc", None))
+    with pytest.raises(TruncatedBodyError, match="after 3 of 5 bytes") as caught:
+        reader.readinto(memoryview(bytearray(5)))
+    assert caught.value.bytes_received == 3
+
+
+def test_http_client_responses_are_read_directly():
+    left, right = socket.socketpair()
+    with left, right:
+        right.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello")
+        inner = http.client.HTTPResponse(left)
+        inner.begin()
+        raw = types.SimpleNamespace(_fp=inner, headers={}, release_conn=lambda: None)
+        response = types.SimpleNamespace(
+            internal_response=types.SimpleNamespace(raw=raw), headers={}
+        )
+        buffer = bytearray(5)
+        assert BodyReader(response).readinto(memoryview(buffer)) == 5
+        assert buffer == b"hello"
