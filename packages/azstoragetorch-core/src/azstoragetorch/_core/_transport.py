@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import threading
+import urllib.parse
 from typing import Any
 
 import requests
@@ -34,8 +35,36 @@ _lock = threading.Lock()
 _shared: tuple[int, RequestsTransport] | None = None
 
 
+class _Session(requests.Session):
+    """A session that reads proxy and CA settings from the environment once per host.
+
+    requests re-reads every environment variable on each request to find proxies
+    and a CA bundle (``HTTPS_PROXY``, ``NO_PROXY``, ``REQUESTS_CA_BUNDLE``...); for
+    small blobs that is a noticeable share of the client's CPU per request. The
+    result is kept per scheme and host for the life of the process's pool, so the
+    environment is honoured as it is when a host is first contacted.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._environment: dict[tuple[Any, ...], Any] = {}
+
+    def merge_environment_settings(
+        self, url: Any, proxies: Any, stream: Any, verify: Any, cert: Any
+    ) -> Any:
+        if proxies or not self.trust_env:
+            return super().merge_environment_settings(url, proxies, stream, verify, cert)
+        parts = urllib.parse.urlsplit(url)
+        key = (parts.scheme, parts.netloc, stream, verify, cert)
+        settings = self._environment.get(key)
+        if settings is None:
+            settings = super().merge_environment_settings(url, {}, stream, verify, cert)
+            self._environment[key] = settings
+        return {**settings, "proxies": dict(settings["proxies"])}
+
+
 def _new_transport() -> RequestsTransport:
-    session = requests.Session()
+    session = _Session()
     adapter = requests.adapters.HTTPAdapter(pool_connections=8, pool_maxsize=POOL_SIZE)
     session.mount("https://", adapter)
     session.mount("http://", adapter)
