@@ -244,3 +244,37 @@ def test_one_large_read_holds_the_data_about_once(container, azurite):
     )
     growth = int(result.stdout)
     assert growth <= 1.05 * size, f"peak grew by {growth / size:.2f}x the blob size"
+
+
+def test_sequential_reads_fetch_the_next_window_before_it_is_needed(upload, key, recorder):
+    data = random_bytes(64 * 1024)
+    url = upload("sequential", data)
+    options = ReadOptions(read_ahead=4096, max_read_ahead=4096, part_size=4096, min_part=4096)
+    with BlobIO(url, "rb", credential=key, read_options=options) as f:
+        assert f.read(2048) == data[:2048]  # served by the window fetched at open
+        assert f.read(2048) == data[2048:4096]
+        assert f.read(2048) == data[4096:6144]  # a sequential refill...
+        f._reader._next[2].result()  # ...which started fetching the window after it
+        ranges = [r.headers.get("x-ms-range") for r in recorder.requests if r.method == "GET"]
+        assert ranges[-1] == "bytes=8192-12287"
+        gets = len(ranges)
+        assert f.read(2048) == data[6144:8192]
+        assert f.read(2048) == data[8192:10240]
+        f._reader._next[2].result()
+        # Served from the prefetched window: the only new request is the next prefetch.
+        assert len([r for r in recorder.requests if r.method == "GET"]) == gets + 1
+        assert f.read() == data[10240:]
+
+
+def test_a_jump_away_from_a_prefetched_window_reads_the_right_bytes(upload, key):
+    data = random_bytes(64 * 1024, seed=3)
+    url = upload("jumping", data)
+    options = ReadOptions(read_ahead=4096, max_read_ahead=4096, part_size=4096, min_part=4096)
+    with BlobIO(url, "rb", credential=key, read_options=options) as f:
+        f.read(2048)
+        f.read(2048)
+        f.read(2048)  # prefetches 8192..12287
+        f.seek(40_000)
+        assert f.read(100) == data[40_000:40_100]
+        f.seek(8192)
+        assert f.read(10) == data[8192:8202]

@@ -74,6 +74,9 @@ class BlobReader:
         self._window_start = 0
         self._window_size = self._options.read_ahead
         self._executor: concurrent.futures.ThreadPoolExecutor | None = None
+        # The window after the current one, fetched in the background while the
+        # caller reads sequentially: (start, buffer, the fetch filling it).
+        self._next: tuple[int, bytearray, concurrent.futures.Future[None]] | None = None
         self.size, self.etag = self._open()
 
     def _open(self) -> tuple[int, str]:
@@ -155,8 +158,9 @@ class BlobReader:
 
     def close(self) -> None:
         self._window = memoryview(b"")
+        self._next = None
         if self._executor is not None:
-            self._executor.shutdown(wait=True)
+            self._executor.shutdown(wait=True, cancel_futures=True)
             self._executor = None
 
     # -- the window ---------------------------------------------------------------
@@ -170,16 +174,42 @@ class BlobReader:
         return count
 
     def _refill(self, position: int) -> None:
+        sequential = bool(self._window) and position == self._window_start + len(self._window)
         # Sequential reads double the window (up to a cap): fewer, larger requests.
-        if position == self._window_start + len(self._window) and self._window:
+        if sequential:
             self._window_size = min(self._window_size * 2, self._options.max_read_ahead)
-        # Near the end, anchor the window on the end of the blob, where readers of
-        # zip archives (torch.load) walk backwards from the central directory.
-        start = min(position, max(0, self.size - self._window_size))
-        window = bytearray(min(self._window_size, self.size - start))
         self._window = memoryview(b"")  # release the old window before fetching
-        self._fetch(start, memoryview(window))
-        self._window, self._window_start = memoryview(window), start
+        prefetched = self._take_prefetched(position)
+        if prefetched is not None:
+            self._window_start, window = prefetched
+        else:
+            # Near the end, anchor the window on the end of the blob, where readers of
+            # zip archives (torch.load) walk backwards from the central directory.
+            self._window_start = min(position, max(0, self.size - self._window_size))
+            window = bytearray(min(self._window_size, self.size - self._window_start))
+            self._fetch(self._window_start, memoryview(window))
+        self._window = memoryview(window)
+        if sequential or prefetched is not None:
+            self._prefetch(self._window_start + len(window))
+
+    def _prefetch(self, start: int) -> None:
+        """Start fetching the window that begins at ``start`` in the background."""
+        if start >= self.size:
+            return
+        buffer = bytearray(min(self._window_size, self.size - start))
+        future = self._pool().submit(self._client.read_into, start, memoryview(buffer), self.etag)
+        self._next = (start, buffer, future)
+
+    def _take_prefetched(self, position: int) -> tuple[int, bytearray] | None:
+        """The prefetched window if it holds ``position`` (waiting for it), else None."""
+        if self._next is None:
+            return None
+        start, buffer, future = self._next
+        self._next = None
+        if not start <= position < start + len(buffer):
+            return None  # the reader jumped elsewhere: the fetch is wasted, not waited for
+        future.result()  # raises what the fetch raised, e.g. BlobModifiedError
+        return start, buffer
 
     # -- fetching -----------------------------------------------------------------
 
@@ -191,12 +221,9 @@ class BlobReader:
             self._client.read_into(position, destination, self.etag)
             return
         step = -(-total // parts)
-        if self._executor is None:
-            self._executor = concurrent.futures.ThreadPoolExecutor(
-                self._options.max_concurrency, thread_name_prefix="azstoragetorch-read"
-            )
+        pool = self._pool()
         futures = [
-            self._executor.submit(
+            pool.submit(
                 self._client.read_into,
                 position + offset,
                 destination[offset : offset + step],
@@ -209,3 +236,11 @@ class BlobReader:
         concurrent.futures.wait(futures)
         for future in futures:
             future.result()
+
+    def _pool(self) -> concurrent.futures.ThreadPoolExecutor:
+        if self._executor is None:
+            # One more thread than parallel parts, for the background prefetch.
+            self._executor = concurrent.futures.ThreadPoolExecutor(
+                self._options.max_concurrency + 1, thread_name_prefix="azstoragetorch-read"
+            )
+        return self._executor
