@@ -1,0 +1,89 @@
+"""Write ``docs/performance.rst`` from a run's table."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+_PAGE = """\
+.. This page is written by ``python3 tools/dev.py hatch run bench`` (tools/bench/).
+   Edit tools/bench/docs.py rather than this file; the next full run replaces it.
+
+Performance
+===========
+
+How fast :class:`~azstoragetorch.io.BlobIO` moves checkpoints, compared with the
+upstream ``azstoragetorch`` 0.2.0 release from PyPI and with ``curl`` moving the same
+bytes. Run the comparison yourself with::
+
+    python3 tools/dev.py hatch run bench            # full mode, rewrites this page
+    python3 tools/dev.py hatch run bench --quick    # a quarter of the sizes, prints only
+
+How it is measured
+------------------
+
+* One command runs everything against one Azurite instance started by the test rig
+  (``tools/azurite.py``), on the same machine, in the same run.
+* Upstream is installed once into ``.benchmarks/upstream-venv`` (``azstoragetorch==0.2.0``
+  with the same torch) and runs only with that environment's Python; ours runs with
+  the development environment's Python. Each repetition of each scenario is a fresh
+  process, started in isolated mode, which checks where ``azstoragetorch.io`` was
+  imported from.
+* The data is made locally and uploaded with ``azure-storage-blob``, so reading
+  scenarios never depend on the code under test. Both libraries and curl reach the
+  blobs through the same container SAS in the URL, so they pay the same
+  authorisation cost.
+* The timed part is opening the ``BlobIO``, the work, and ``close()`` (for a save,
+  ``close()`` commits the blob). Building the tensors to save, interpreter start-up
+  and imports are not timed. Throughput is the bytes of the blob divided by that time.
+* Peak memory is the growth of the process's peak resident set size over the timed
+  part: the kernel's high-water mark (``VmHWM``) is reset just before timing starts and
+  read right after. For scenarios that keep what they read (``torch.load``,
+  ``read()``), the growth includes the result itself, so about 1x the blob size is
+  the floor; the ratio is shown next to it.
+* The limit is curl on the same machine: a GET of the random blob to ``/dev/null`` and
+  one Put Blob of the same bytes from a local file, timed by curl itself.
+* Each cell shows the median over the repetitions and, in brackets, the slowest and
+  fastest. Ratios divide medians. When upstream measured a smaller checkpoint (it pays
+  a cost per tensor that would take minutes at full size), its size is given in
+  brackets and the ratio still compares throughputs.
+* Azurite is a single Node.js process on the same cores as the client, so absolute
+  numbers say as much about the emulator and the machine as about the library; the
+  ratios, measured side by side, are the point. Against Azure Storage, throughput is
+  bounded by the network instead.
+
+Results
+-------
+
+{summary}
+
+{machine}
+
+{table}
+
+{notes}
+"""
+
+
+def render(
+    *, date: str, summary: str, machine: list[tuple[str, str]], table: str, notes: list[str]
+) -> str:
+    """The whole page."""
+    machine_lines = "\n".join(f"* {label}: {value}" for label, value in machine)
+    return _PAGE.format(
+        summary=f"Measured on {date}. {summary}",
+        machine=machine_lines,
+        table=table,
+        notes="\n".join(f"* {escape(note)}" for note in notes),
+    )
+
+
+def escape(text: str) -> str:
+    """Make free text (an error message, say) inert in RST: no markup, no references."""
+    for special in ("\\", "*", "`", "_", "|"):
+        text = text.replace(special, "\\" + special)
+    return " ".join(text.split())
+
+
+def write(path: Path, page: str) -> None:
+    """Replace the page."""
+    path.write_text(page)

@@ -1,0 +1,237 @@
+"""Turn the measurements into one table, judge the targets, render text and RST."""
+
+from __future__ import annotations
+
+import statistics
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from .plan import IMPLEMENTATIONS, MIB, SCENARIOS, Scenario, Sizes, Target
+from .runner import Measurement
+
+HEADER = (
+    "scenario",
+    "ours MiB/s median (min-max)",
+    "upstream MiB/s median (min-max)",
+    "limit (curl) MiB/s",
+    "ours/upstream",
+    "ours/limit",
+    "target",
+    "peak RSS growth (ours, upstream)",
+)
+
+
+@dataclass
+class Results:
+    """Every measurement and failure of a run, keyed by (scenario or "curl", who)."""
+
+    measurements: dict[tuple[str, str], list[Measurement]] = field(
+        default_factory=lambda: defaultdict(list)
+    )
+    failures: list[str] = field(default_factory=list)
+    curl_missing: bool = False
+    loads: list[float] = field(default_factory=list)
+    """1-minute load averages sampled after each repetition."""
+
+    def add(self, key: str, who: str, measurement: Measurement) -> None:
+        """Record one repetition."""
+        self.measurements[(key, who)].append(measurement)
+
+    def get(self, key: str, who: str) -> list[Measurement]:
+        """The repetitions recorded for (key, who); empty when none succeeded."""
+        return self.measurements.get((key, who), [])
+
+
+@dataclass(frozen=True)
+class Summary:
+    """Throughput over the repetitions of one (scenario, who)."""
+
+    median: float
+    low: float
+    high: float
+    runs: int
+    size: int
+    peak_growth: int | None
+    """Largest peak RSS growth of any repetition, in bytes."""
+
+    @classmethod
+    def of(cls, runs: list[Measurement]) -> Summary | None:
+        """Summarise the repetitions; None when there are none."""
+        if not runs:
+            return None
+        rates = [m.mibps for m in runs]
+        growths = [m.rss_growth for m in runs if m.rss_growth is not None]
+        return cls(
+            median=statistics.median(rates),
+            low=min(rates),
+            high=max(rates),
+            runs=len(runs),
+            size=runs[0].size,
+            peak_growth=max(growths) if growths else None,
+        )
+
+    def text(self) -> str:
+        """``233 (229-240)``."""
+        return f"{_rate(self.median)} ({_rate(self.low)}-{_rate(self.high)})"
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """A target judged against the medians."""
+
+    target: Target
+    value: float | None
+    met: bool | None
+
+    def text(self, limit_kind: str) -> str:
+        """``>=4x upstream: met``, ``... missed`` or ``... n/a``."""
+        name = self.target.describe().replace("curl", f"curl {limit_kind}")
+        if self.met is None:
+            return f"{name}: n/a"
+        shown = ""
+        if self.target.kind == "peak":
+            shown = f" ({self.value:.2f}x)"
+        elif self.value is not None and f"{self.value:.2f}" == f"{self.target.factor:.2f}":
+            shown = f" ({self.value:.3f}x)"  # the table's two decimals would hide the verdict
+        return f"{name}: {'met' if self.met else 'missed'}{shown}"
+
+
+@dataclass(frozen=True)
+class Row:
+    """One scenario, summarised."""
+
+    scenario: Scenario
+    label: str
+    ours: Summary | None
+    upstream: Summary | None
+    upstream_label: str
+    limit: Summary | None
+    verdicts: tuple[Verdict, ...]
+
+    def cells(self, curl_missing: bool) -> tuple[str, ...]:
+        """The row's table cells, in ``HEADER`` order."""
+        kind = self.scenario.limit
+        upstream = _summary_text(self.upstream)
+        if self.upstream is not None and self.upstream_label != self.label:
+            upstream += f" [{self.upstream_label.removeprefix('load ')}]"
+        limit = "curl missing" if curl_missing else f"{kind} {_summary_text(self.limit)}"
+        return (
+            self.label,
+            _summary_text(self.ours),
+            upstream,
+            limit,
+            _ratio_text(self.ours, self.upstream),
+            _ratio_text(self.ours, self.limit),
+            "; ".join(v.text(kind) for v in self.verdicts),
+            f"{self._peak(self.ours)}, {self._peak(self.upstream)}",
+        )
+
+    def _peak(self, summary: Summary | None) -> str:
+        if summary is None or summary.peak_growth is None:
+            return "n/a"
+        text = f"{summary.peak_growth / MIB:.0f} MiB"
+        if self.scenario.keeps_data:
+            text += f" ({summary.peak_growth / summary.size:.2f}x)"
+        return text
+
+
+def build_rows(results: Results, sizes: Sizes) -> list[Row]:
+    """One row per scenario, with the curl limit that bounds it."""
+    limits = {kind: Summary.of(results.get("curl", kind)) for kind in ("GET", "PUT")}
+    rows = []
+    for scenario in SCENARIOS:
+        found = {who: Summary.of(results.get(scenario.key, who)) for who in IMPLEMENTATIONS}
+        limit = limits[scenario.limit]
+        rows.append(
+            Row(
+                scenario=scenario,
+                label=scenario.label(sizes, "ours"),
+                ours=found["ours"],
+                upstream=found["upstream"],
+                upstream_label=scenario.label(sizes, "upstream"),
+                limit=limit,
+                verdicts=tuple(
+                    _judge(t, found["ours"], found["upstream"], limit) for t in scenario.targets
+                ),
+            )
+        )
+    return rows
+
+
+def _judge(
+    target: Target, ours: Summary | None, upstream: Summary | None, limit: Summary | None
+) -> Verdict:
+    if ours is None:
+        return Verdict(target, None, None)
+    if target.kind == "peak":
+        if ours.peak_growth is None:
+            return Verdict(target, None, None)
+        value = ours.peak_growth / ours.size
+        return Verdict(target, value, value <= target.factor)
+    reference = upstream if target.kind == "upstream" else limit
+    if reference is None:
+        return Verdict(target, None, None)
+    value = ours.median / reference.median
+    return Verdict(target, value, value >= target.factor)
+
+
+def _rate(value: float) -> str:
+    return f"{value:.0f}" if value >= 10 else f"{value:.1f}"
+
+
+def _summary_text(summary: Summary | None) -> str:
+    return summary.text() if summary is not None else "failed"
+
+
+def _ratio_text(ours: Summary | None, reference: Summary | None) -> str:
+    if ours is None or reference is None:
+        return "n/a"
+    return f"{ours.median / reference.median:.2f}x"
+
+
+def render_text(rows: list[Row], curl_missing: bool) -> str:
+    """A Markdown pipe table, padded so it also reads well in a terminal."""
+    table = [HEADER, *(row.cells(curl_missing) for row in rows)]
+    widths = [max(len(line[i]) for line in table) for i in range(len(HEADER))]
+    lines = [
+        "| " + " | ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)) + " |"
+        for line in table
+    ]
+    lines.insert(1, "|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    return "\n".join(lines)
+
+
+def render_rst(rows: list[Row], curl_missing: bool) -> str:
+    """The table as an RST ``list-table``."""
+    lines = [".. list-table::", "   :header-rows: 1", ""]
+    for line in [HEADER, *(row.cells(curl_missing) for row in rows)]:
+        for index, cell in enumerate(line):
+            lines.append(f"   {'* -' if index == 0 else '  -'} {cell}")
+    return "\n".join(lines)
+
+
+def notes(rows: list[Row], sizes: Sizes, results: Results, busy: str | None = None) -> list[str]:
+    """Sentences that belong under the table; ``busy`` warns of other load on the machine."""
+    found: list[str] = [
+        f"{sizes.mode} mode, {sizes.reps} repetition{'s' if sizes.reps != 1 else ''} "
+        "per scenario and implementation, "
+        "each in a fresh process.",
+    ]
+    for row in rows:
+        if row.upstream_label != row.label:
+            found.append(
+                f"Upstream's '{row.label}' row used a smaller checkpoint "
+                f"({row.upstream_label.removeprefix('load ')}); the ratio compares throughputs."
+            )
+    if busy:
+        found.append(busy)
+    met = sum(1 for row in rows for v in row.verdicts if v.met)
+    missed = sum(1 for row in rows for v in row.verdicts if v.met is False)
+    unknown = sum(1 for row in rows for v in row.verdicts if v.met is None)
+    found.append(f"Targets: {met} met, {missed} missed, {unknown} not judged.")
+    if results.curl_missing:
+        found.append("curl is not installed: no limit was measured and its targets are n/a.")
+    for failure in results.failures:
+        last = failure.strip().splitlines()[-1]
+        found.append(f"FAILED: {failure.splitlines()[0]} ... {last}"[:300])
+    return found

@@ -1,0 +1,121 @@
+"""Run one repetition: a worker process for ours or upstream, or a curl transfer."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .plan import MIB, Implementation
+
+WORKER = Path(__file__).resolve().parent / "worker.py"
+_ERROR_TAIL = 2500
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """One timed repetition."""
+
+    size: int
+    """Bytes moved in the timed part."""
+    seconds: float
+    rss_growth: int | None = None
+    """Growth of peak RSS over the timed part, in bytes (None for curl)."""
+
+    @property
+    def mibps(self) -> float:
+        """Throughput in MiB/s."""
+        return self.size / MIB / self.seconds
+
+
+class RunFailed(RuntimeError):
+    """A repetition crashed, timed out or returned something implausible."""
+
+
+@dataclass(frozen=True)
+class Interpreter:
+    """The Python that runs one implementation, and where its package must come from."""
+
+    implementation: Implementation
+    python: Path
+    package_root: Path
+    """``azstoragetorch.io`` must be imported from below this folder."""
+
+
+def run_worker(interpreter: Interpreter, spec: dict[str, Any], timeout: float) -> Measurement:
+    """Run ``worker.py`` in a fresh isolated process; return its measurement."""
+    command = [str(interpreter.python), "-I", str(WORKER), json.dumps(spec)]
+    try:
+        done = subprocess.run(
+            command,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise RunFailed(f"timed out after {exc.timeout:.0f} s") from exc
+    if done.returncode != 0:
+        raise RunFailed(f"exit code {done.returncode}:\n{done.stderr[-_ERROR_TAIL:]}")
+    try:
+        result = json.loads(done.stdout.strip().splitlines()[-1])
+    except (ValueError, IndexError) as exc:
+        raise RunFailed(f"no result on stdout: {done.stdout[-_ERROR_TAIL:]!r}") from exc
+    module = Path(result["module"]).resolve()
+    if not module.is_relative_to(interpreter.package_root.resolve()):
+        raise RunFailed(
+            f"{interpreter.implementation} imported azstoragetorch.io from {module}, "
+            f"not from {interpreter.package_root}"
+        )
+    return Measurement(int(result["bytes"]), float(result["seconds"]), int(result["rss_growth"]))
+
+
+def curl_path() -> str | None:
+    """The curl executable, or None when it is not installed."""
+    return shutil.which("curl")
+
+
+def curl_get(curl: str, url: str, expected: int, timeout: float) -> Measurement:
+    """Download ``url`` to ``/dev/null``; curl's own clock times the transfer."""
+    return _curl(
+        [curl, "--output", "/dev/null", "--write-out", "%{size_download} %{time_total}", url],
+        expected,
+        timeout,
+    )
+
+
+def curl_put(curl: str, url: str, source: Path, timeout: float) -> Measurement:
+    """Upload ``source`` as a block blob with one Put Blob request."""
+    command = [
+        curl, "--request", "PUT", "--upload-file", str(source),
+        "--header", "x-ms-blob-type: BlockBlob",
+        "--header", "Expect:",  # no wait for "100 Continue" before the body
+        "--output", "/dev/null", "--write-out", "%{size_upload} %{time_total}", url,
+    ]  # fmt: skip
+    return _curl(command, source.stat().st_size, timeout)
+
+
+def _curl(command: list[str], expected: int, timeout: float) -> Measurement:
+    full = [command[0], "--silent", "--show-error", "--fail", "--max-time", f"{timeout:.0f}"]
+    try:
+        done = subprocess.run(
+            full + command[1:],
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=timeout + 30,
+            check=False,
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise RunFailed(f"curl timed out after {exc.timeout:.0f} s") from exc
+    if done.returncode != 0:
+        raise RunFailed(f"curl exit code {done.returncode}: {done.stderr.strip()[-_ERROR_TAIL:]}")
+    size_text, seconds_text = done.stdout.split()
+    size = int(float(size_text))
+    if size != expected:
+        raise RunFailed(f"curl moved {size} bytes, expected {expected}")
+    return Measurement(size, float(seconds_text))
