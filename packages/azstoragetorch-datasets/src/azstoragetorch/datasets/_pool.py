@@ -1,0 +1,119 @@
+"""Reading blobs ahead of the transform, with one pool of threads per process.
+
+Small blobs cost a request each, so a dataset reads several at once: while the
+transform works on one blob, the next ones are already being fetched. The pool is
+created on first use and never crosses a ``fork``: a forked DataLoader worker
+starts without it and makes its own when it first needs it.
+"""
+
+from __future__ import annotations
+
+import collections
+import concurrent.futures
+import itertools
+import os
+import threading
+from collections.abc import Generator, Iterable
+
+from azstoragetorch.datasets._blob import Blob
+
+__all__ = ["MAX_THREADS", "READ_AHEAD", "ReadAhead", "executor", "read_ahead"]
+
+# Requests in flight per process. With many DataLoader workers the total grows with
+# them; eight keeps one process well inside core's connection pool (32).
+MAX_THREADS = 8
+# Blobs started ahead of the one being transformed: twice the threads, so the pool
+# stays busy while the calling thread transforms. Each holds at most the first read
+# window of a blob (16 MiB, less for smaller blobs).
+READ_AHEAD = 2 * MAX_THREADS
+
+_lock = threading.Lock()
+_pool: tuple[int, concurrent.futures.ThreadPoolExecutor] | None = None
+
+
+def executor() -> concurrent.futures.ThreadPoolExecutor:
+    """This process's pool, created on first use."""
+    global _pool
+    pid = os.getpid()
+    pool = _pool
+    if pool is not None and pool[0] == pid:
+        return pool[1]
+    with _lock:
+        if _pool is None or _pool[0] != pid:
+            _pool = (
+                pid,
+                concurrent.futures.ThreadPoolExecutor(
+                    MAX_THREADS, thread_name_prefix="azstoragetorch-dataset"
+                ),
+            )
+        return _pool[1]
+
+
+def _reset_after_fork() -> None:
+    # The parent's threads do not exist in the child, and a lock held by one of them
+    # at fork time would stay locked here.
+    global _lock, _pool
+    _lock = threading.Lock()
+    _pool = None
+
+
+os.register_at_fork(after_in_child=_reset_after_fork)
+
+
+class ReadAhead:
+    """Whether reading ahead pays off for a dataset's transform, learned as it runs.
+
+    A transform that never calls ``Blob.reader()`` (one that only looks at names or
+    properties) would make every read ahead a wasted request: after ``READ_AHEAD``
+    blobs in a row whose reader went unused, reading ahead stops, and it resumes as
+    soon as the transform calls ``reader()`` again.
+    """
+
+    __slots__ = ("active", "unused")
+
+    def __init__(self) -> None:
+        self.active = True
+        self.unused = 0
+
+    def note(self, blob: Blob) -> None:
+        """Record whether the transform read ``blob``."""
+        if blob._reader_called:
+            self.active = True
+            self.unused = 0
+        else:
+            self.unused += 1
+            if self.unused >= READ_AHEAD:
+                self.active = False
+
+
+def read_ahead(
+    blobs: Iterable[Blob], policy: ReadAhead, depth: int = READ_AHEAD
+) -> Generator[Blob, None, None]:
+    """Yield ``blobs`` in order while the readers of the next ``depth`` are being opened.
+
+    The consumer gets each blob with its reader opening (or opened) in this
+    process's pool. A reader the consumer did not take is closed when the consumer
+    asks for the next blob, or when the generator is closed.
+    """
+    pool = executor()
+    iterator = iter(blobs)
+    pending: collections.deque[Blob] = collections.deque()
+    try:
+        while True:
+            # Top up before handing a blob out, so `depth` reads stay under way
+            # while the consumer works.
+            pending.extend(itertools.islice(iterator, depth - len(pending)))
+            if not pending:
+                return
+            if policy.active:
+                for waiting in pending:
+                    waiting._start_reading(pool)
+            blob = pending.popleft()
+            try:
+                yield blob
+                policy.note(blob)
+            finally:
+                blob._release()
+    finally:
+        for blob in pending:
+            blob._release()

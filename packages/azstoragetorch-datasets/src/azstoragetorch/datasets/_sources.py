@@ -1,0 +1,217 @@
+"""Where a dataset's blobs come from: a container listing or a list of blob URLs.
+
+The collections keep the least that describes each blob (a listed name and its
+properties, or a URL string) and make :class:`Blob` objects as they are used, so a
+dataset of millions of blobs stays small in memory and quick to pickle for
+DataLoader workers.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterable, Iterator, Sequence
+from typing import overload
+
+from azstoragetorch._core._client import BlobProperties
+from azstoragetorch._core._listing import ListedBlob, iter_pages
+from azstoragetorch._core._url import BlobURL
+from azstoragetorch.datasets._blob import Blob
+from azstoragetorch.datasets._clients import Clients
+
+__all__ = [
+    "BlobURLs",
+    "ContainerListing",
+    "ListedBlobs",
+    "check_prefix",
+    "check_transform",
+    "parse_blob_urls",
+    "parse_container_url",
+]
+
+
+def parse_container_url(container_url: object, clients: Clients) -> BlobURL:
+    """Check a container URL and the credential for it; raises before any request."""
+    if not isinstance(container_url, str):
+        raise TypeError(f"container_url must be a str, not {type(container_url).__name__}.")
+    url = BlobURL.parse(container_url)
+    url.require_container()
+    if url.blob_name is not None:
+        raise ValueError(
+            f"The URL {url.url} names a blob, not a container: pass "
+            f"{url.container_url!r} as the container URL and prefix={url.blob_name!r} "
+            "to use the blobs whose names start with it."
+        )
+    clients.check(url)
+    return url
+
+
+def parse_blob_urls(blob_urls: object, clients: Clients) -> list[str]:
+    """Check every blob URL and the credential for each endpoint; returns them as a list.
+
+    :raises TypeError: if ``blob_urls`` is not a str or an iterable of str, naming
+        the first element that is not a str.
+    :raises ValueError: for a URL that names no blob, naming its position.
+    """
+    if isinstance(blob_urls, str):
+        urls: list[object] = [blob_urls]
+    elif isinstance(blob_urls, (bytes, bytearray)) or not isinstance(blob_urls, Iterable):
+        raise TypeError(
+            "blob_urls must be a blob URL (str) or an iterable of them, not "
+            f"{type(blob_urls).__name__}."
+        )
+    else:
+        urls = list(blob_urls)
+    checked: set[tuple[str, bool]] = set()
+    for index, url in enumerate(urls):
+        if not isinstance(url, str):
+            # The value itself is not shown: it may be a URL holding a SAS.
+            raise TypeError(
+                f"blob_urls[{index}] is a {type(url).__name__}, not a str: every element "
+                "must be a blob URL."
+            )
+        try:
+            parsed = BlobURL.parse(url)
+            parsed.require_blob()
+        except ValueError as error:
+            raise ValueError(f"blob_urls[{index}]: {error}") from None
+        key = (parsed.account_url, parsed.has_sas)
+        if key not in checked:
+            clients.check(parsed)
+            checked.add(key)
+    return urls  # type: ignore[return-value]  # every element was checked above
+
+
+def check_prefix(prefix: object) -> None:
+    if prefix is not None and not isinstance(prefix, str):
+        raise TypeError(f"prefix must be a str or None, not {type(prefix).__name__}.")
+
+
+def check_transform(transform: object) -> None:
+    if transform is not None and not callable(transform):
+        raise TypeError(
+            f"transform must be a callable taking a Blob, not {type(transform).__name__}."
+        )
+
+
+# A listed blob as a plain tuple (name, size, etag, last_modified, content_type):
+# pickling a plain tuple is several times quicker than pickling a named tuple, and
+# DataLoader workers started with spawn or forkserver receive the whole listing.
+Entry = tuple[str, int, str, str | None, str | None]
+
+
+class ListedBlobs(Sequence[Blob]):
+    """The blobs of a finished listing, in listing order."""
+
+    def __init__(self, container: BlobURL, entries: list[Entry], clients: Clients) -> None:
+        self.container = container
+        self._entries = entries
+        self._clients = clients
+
+    @classmethod
+    def from_listing(cls, container: BlobURL, prefix: str | None, clients: Clients) -> ListedBlobs:
+        """List the whole container now, page by page."""
+        pages = iter_pages(
+            container, clients.pipeline(container), prefix=prefix, options=clients.options
+        )
+        entries: list[Entry] = [
+            (entry.name, entry.size, entry.etag, entry.last_modified, entry.content_type)
+            for page in pages
+            for entry in page
+        ]
+        return cls(container, entries, clients)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    @overload
+    def __getitem__(self, index: int) -> Blob: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[Blob]: ...
+    def __getitem__(self, index: int | slice) -> Blob | list[Blob]:
+        if isinstance(index, slice):
+            return [self._blob(entry) for entry in self._entries[index]]
+        return self._blob(self._entries[index])
+
+    def __iter__(self) -> Iterator[Blob]:
+        return map(self._blob, self._entries)
+
+    def select(self, start: int, step: int) -> Iterator[Blob]:
+        """Blobs ``start``, ``start + step``, ...; the others are never made."""
+        return map(self._blob, itertools.islice(self._entries, start, None, step))
+
+    def _blob(self, entry: Entry) -> Blob:
+        return _listed_blob(self.container, self._clients, entry)
+
+    def __repr__(self) -> str:
+        return f"<{len(self)} blobs listed from {self.container.container_url}>"
+
+
+def _listed_blob(container: BlobURL, clients: Clients, entry: Entry | ListedBlob) -> Blob:
+    name, size, etag, last_modified, content_type = entry
+    return Blob(
+        container.blob(name), clients, BlobProperties(size, etag, last_modified, content_type)
+    )
+
+
+class BlobURLs(Sequence[Blob]):
+    """The blobs named by a list of URLs, in that order."""
+
+    def __init__(self, urls: list[str], clients: Clients) -> None:
+        self._urls = urls
+        self._clients = clients
+
+    def __len__(self) -> int:
+        return len(self._urls)
+
+    @overload
+    def __getitem__(self, index: int) -> Blob: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[Blob]: ...
+    def __getitem__(self, index: int | slice) -> Blob | list[Blob]:
+        if isinstance(index, slice):
+            return [self._blob(url) for url in self._urls[index]]
+        return self._blob(self._urls[index])
+
+    def __iter__(self) -> Iterator[Blob]:
+        return map(self._blob, self._urls)
+
+    def select(self, start: int, step: int) -> Iterator[Blob]:
+        """Blobs ``start``, ``start + step``, ...; the others are never made."""
+        return map(self._blob, itertools.islice(self._urls, start, None, step))
+
+    def _blob(self, url: str) -> Blob:
+        return Blob(BlobURL.parse(url), self._clients)
+
+    def __repr__(self) -> str:
+        return f"<{len(self)} blob URLs>"
+
+
+class ContainerListing(Iterable[Blob]):
+    """The blobs of a container, listed page by page each time it is iterated."""
+
+    def __init__(self, container: BlobURL, prefix: str | None, clients: Clients) -> None:
+        self.container = container
+        self.prefix = prefix
+        self._clients = clients
+
+    def __iter__(self) -> Iterator[Blob]:
+        return self.select(0, 1)
+
+    def select(self, start: int, step: int) -> Iterator[Blob]:
+        """Blobs ``start``, ``start + step``, ... of a new listing; pages are fetched
+        as the iterator advances and the other blobs are never made."""
+        pages = iter_pages(
+            self.container,
+            self._clients.pipeline(self.container),
+            prefix=self.prefix,
+            options=self._clients.options,
+        )
+        position = 0  # the index of the page's first blob in the whole listing
+        for page in pages:
+            for entry in page[(start - position) % step :: step]:
+                yield _listed_blob(self.container, self._clients, entry)
+            position += len(page)
+
+    def __repr__(self) -> str:
+        prefix = f" with prefix {self.prefix!r}" if self.prefix else ""
+        return f"<blobs listed lazily from {self.container.container_url}{prefix}>"

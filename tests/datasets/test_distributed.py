@@ -1,0 +1,48 @@
+"""A real two-rank gloo process group on this machine."""
+
+import json
+import socket
+
+import pytest
+import torch.multiprocessing
+from _dataset_children import run_rank
+
+WORLD_SIZE = 2
+# Not a multiple of world_size * num_workers: shares cannot all be equal.
+NAMES = [f"d/{index:02d}" for index in range(11)]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.mark.slow
+def test_ranks_and_workers_see_every_sample_once(blobs, container, azurite, tmp_path):
+    blobs({name: name.encode() for name in NAMES})
+    torch.multiprocessing.spawn(
+        run_rank,
+        args=(
+            WORLD_SIZE,
+            free_port(),
+            container.url,
+            azurite.account_name,
+            azurite.account_key,
+            str(tmp_path),
+        ),
+        nprocs=WORLD_SIZE,
+        join=True,
+    )
+    ranks = [json.loads((tmp_path / f"rank{rank}.json").read_text()) for rank in range(2)]
+    for kind in ("main", "fork", "spawn"):
+        shares = [ranks[rank][kind] for rank in range(WORLD_SIZE)]
+        assert sorted(shares[0] + shares[1]) == NAMES, kind
+        # Each rank gets every other sample, in listing order, whatever its workers.
+        assert shares == [NAMES[0::2], NAMES[1::2]], kind
+    assert [rank["gathered"] for rank in ranks] == [[6, 5], [6, 5]]
+    # The map-style dataset with DistributedSampler: disjoint shares covering
+    # everything (the sampler pads the shorter share with a repeat).
+    mapped = [ranks[rank]["map"] for rank in range(WORLD_SIZE)]
+    assert len(mapped[0]) == len(mapped[1]) == 6
+    assert set(mapped[0]) | set(mapped[1]) == set(NAMES)
