@@ -32,8 +32,9 @@ def fake_identity(monkeypatch):
     module = types.ModuleType("azure.identity")
     module.DefaultAzureCredential = DefaultAzureCredential
     monkeypatch.setitem(sys.modules, "azure.identity", module)
-    monkeypatch.setattr(_credentials, "_default", None)
-    return created
+    _credentials._default.reset()
+    yield created
+    _credentials._default.reset()
 
 
 def test_default_credential_is_created_once_and_shared(fake_identity):

@@ -16,8 +16,6 @@ see a bearer token in clear text.
 from __future__ import annotations
 
 import importlib
-import os
-import threading
 from typing import Literal
 
 from azure.core.credentials import AzureNamedKeyCredential, AzureSasCredential, TokenCredential
@@ -28,6 +26,7 @@ from azure.core.pipeline.policies import (
     SansIOHTTPPolicy,
 )
 
+from azstoragetorch._core._process_local import ProcessLocal
 from azstoragetorch._core._shared_key import SharedKeyPolicy
 from azstoragetorch._core._url import BlobURL
 
@@ -38,32 +37,24 @@ AuthPolicy = HTTPPolicy | SansIOHTTPPolicy  # type: ignore[type-arg]
 
 _STORAGE_SCOPE = "https://storage.azure.com/.default"
 
-_default_lock = threading.Lock()
-_default: tuple[int, TokenCredential] | None = None
+
+def _new_default_credential() -> TokenCredential:
+    # Looked up through the azure.identity module at call time, so importing
+    # azstoragetorch never pays for azure-identity.
+    identity = importlib.import_module("azure.identity")
+    return identity.DefaultAzureCredential()  # type: ignore[no-any-return]
+
+
+_default: ProcessLocal[TokenCredential] = ProcessLocal(_new_default_credential)
 
 
 def default_credential() -> TokenCredential:
     """The process-wide ``DefaultAzureCredential``, created on first use.
 
-    Looked up through the ``azure.identity`` module at call time, so importing
-    azstoragetorch never pays for azure-identity. A child process makes its own.
+    Shared by every object in the process so tokens are cached once; a child
+    process makes its own.
     """
-    global _default
-    with _default_lock:
-        if _default is None or _default[0] != os.getpid():
-            identity = importlib.import_module("azure.identity")
-            _default = (os.getpid(), identity.DefaultAzureCredential())
-        return _default[1]
-
-
-def _reset_after_fork() -> None:
-    # A lock held by another thread at fork time would stay locked in the child.
-    global _default_lock, _default
-    _default_lock = threading.Lock()
-    _default = None
-
-
-os.register_at_fork(after_in_child=_reset_after_fork)
+    return _default.get()
 
 
 def _is_token_credential(credential: object) -> bool:

@@ -8,8 +8,6 @@ each request.
 
 from __future__ import annotations
 
-import os
-import threading
 import urllib.parse
 from typing import Any
 
@@ -22,6 +20,8 @@ from azure.core.pipeline.transport import (
     RequestsTransport,
 )
 
+from azstoragetorch._core._process_local import ProcessLocal
+
 __all__ = ["POOL_SIZE", "ProcessLocalTransport", "shared_transport"]
 
 # Enough connections for the widest parallelism the library uses at once (parallel
@@ -30,9 +30,6 @@ __all__ = ["POOL_SIZE", "ProcessLocalTransport", "shared_transport"]
 POOL_SIZE = 32
 CONNECTION_TIMEOUT = 20
 READ_TIMEOUT = 60
-
-_lock = threading.Lock()
-_shared: tuple[int, RequestsTransport] | None = None
 
 
 class _Session(requests.Session):
@@ -76,28 +73,12 @@ def _new_transport() -> RequestsTransport:
     )
 
 
+_shared: ProcessLocal[RequestsTransport] = ProcessLocal(_new_transport)
+
+
 def shared_transport() -> RequestsTransport:
     """This process's transport, created on first use."""
-    global _shared
-    pid = os.getpid()
-    shared = _shared
-    if shared is not None and shared[0] == pid:
-        return shared[1]
-    with _lock:
-        if _shared is None or _shared[0] != pid:
-            _shared = (pid, _new_transport())
-        return _shared[1]
-
-
-def _reset_after_fork() -> None:
-    # The parent's sockets must never be used by the child, and a lock held by a
-    # parent thread at fork time would stay locked here.
-    global _lock, _shared
-    _lock = threading.Lock()
-    _shared = None
-
-
-os.register_at_fork(after_in_child=_reset_after_fork)
+    return _shared.get()
 
 
 class ProcessLocalTransport(HttpTransport):  # type: ignore[type-arg]

@@ -11,10 +11,9 @@ from __future__ import annotations
 import collections
 import concurrent.futures
 import itertools
-import os
-import threading
 from collections.abc import Generator, Iterable
 
+from azstoragetorch._core._process_local import ProcessLocal
 from azstoragetorch.datasets._blob import Blob
 
 __all__ = ["MAX_THREADS", "READ_AHEAD", "ReadAhead", "executor", "read_ahead"]
@@ -27,37 +26,16 @@ MAX_THREADS = 8
 # window of a blob (16 MiB, less for smaller blobs).
 READ_AHEAD = 2 * MAX_THREADS
 
-_lock = threading.Lock()
-_pool: tuple[int, concurrent.futures.ThreadPoolExecutor] | None = None
+_pool: ProcessLocal[concurrent.futures.ThreadPoolExecutor] = ProcessLocal(
+    lambda: concurrent.futures.ThreadPoolExecutor(
+        MAX_THREADS, thread_name_prefix="azstoragetorch-dataset"
+    )
+)
 
 
 def executor() -> concurrent.futures.ThreadPoolExecutor:
-    """This process's pool, created on first use."""
-    global _pool
-    pid = os.getpid()
-    pool = _pool
-    if pool is not None and pool[0] == pid:
-        return pool[1]
-    with _lock:
-        if _pool is None or _pool[0] != pid:
-            _pool = (
-                pid,
-                concurrent.futures.ThreadPoolExecutor(
-                    MAX_THREADS, thread_name_prefix="azstoragetorch-dataset"
-                ),
-            )
-        return _pool[1]
-
-
-def _reset_after_fork() -> None:
-    # The parent's threads do not exist in the child, and a lock held by one of them
-    # at fork time would stay locked here.
-    global _lock, _pool
-    _lock = threading.Lock()
-    _pool = None
-
-
-os.register_at_fork(after_in_child=_reset_after_fork)
+    """This process's pool, created on first use (a forked child makes its own)."""
+    return _pool.get()
 
 
 class ReadAhead:
