@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterable, Iterator, Sequence
-from typing import overload
+from typing import Generic, TypeVar, overload
 
 from azstoragetorch._core._client import BlobProperties
 from azstoragetorch._core._listing import ListedBlob, iter_pages
@@ -97,15 +97,49 @@ def check_transform(transform: object) -> None:
 # pickling a plain tuple is several times quicker than pickling a named tuple, and
 # DataLoader workers started with spawn or forkserver receive the whole listing.
 Entry = tuple[str, int, str, str | None, str | None]
+_Item = TypeVar("_Item")
 
 
-class ListedBlobs(Sequence[Blob]):
+class _BlobSequence(Sequence[Blob], Generic[_Item]):
+    """Blobs made on demand from a list of items (listing entries or URLs).
+
+    Only the blobs asked for are made, so sharding and random access over millions
+    of items stay cheap.
+    """
+
+    def __init__(self, items: list[_Item], clients: Clients) -> None:
+        self._items = items
+        self._clients = clients
+
+    def _blob(self, item: _Item) -> Blob:
+        raise NotImplementedError
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    @overload
+    def __getitem__(self, index: int) -> Blob: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[Blob]: ...
+    def __getitem__(self, index: int | slice) -> Blob | list[Blob]:
+        if isinstance(index, slice):
+            return [self._blob(item) for item in self._items[index]]
+        return self._blob(self._items[index])
+
+    def __iter__(self) -> Iterator[Blob]:
+        return map(self._blob, self._items)
+
+    def select(self, start: int, step: int) -> Iterator[Blob]:
+        """Blobs ``start``, ``start + step``, ...; the others are never made."""
+        return map(self._blob, itertools.islice(self._items, start, None, step))
+
+
+class ListedBlobs(_BlobSequence[Entry]):
     """The blobs of a finished listing, in listing order."""
 
     def __init__(self, container: BlobURL, entries: list[Entry], clients: Clients) -> None:
+        super().__init__(entries, clients)
         self.container = container
-        self._entries = entries
-        self._clients = clients
 
     @classmethod
     def from_listing(cls, container: BlobURL, prefix: str | None, clients: Clients) -> ListedBlobs:
@@ -119,25 +153,6 @@ class ListedBlobs(Sequence[Blob]):
             for entry in page
         ]
         return cls(container, entries, clients)
-
-    def __len__(self) -> int:
-        return len(self._entries)
-
-    @overload
-    def __getitem__(self, index: int) -> Blob: ...
-    @overload
-    def __getitem__(self, index: slice) -> list[Blob]: ...
-    def __getitem__(self, index: int | slice) -> Blob | list[Blob]:
-        if isinstance(index, slice):
-            return [self._blob(entry) for entry in self._entries[index]]
-        return self._blob(self._entries[index])
-
-    def __iter__(self) -> Iterator[Blob]:
-        return map(self._blob, self._entries)
-
-    def select(self, start: int, step: int) -> Iterator[Blob]:
-        """Blobs ``start``, ``start + step``, ...; the others are never made."""
-        return map(self._blob, itertools.islice(self._entries, start, None, step))
 
     def _blob(self, entry: Entry) -> Blob:
         return _listed_blob(self.container, self._clients, entry)
@@ -153,31 +168,8 @@ def _listed_blob(container: BlobURL, clients: Clients, entry: Entry | ListedBlob
     )
 
 
-class BlobURLs(Sequence[Blob]):
+class BlobURLs(_BlobSequence[str]):
     """The blobs named by a list of URLs, in that order."""
-
-    def __init__(self, urls: list[str], clients: Clients) -> None:
-        self._urls = urls
-        self._clients = clients
-
-    def __len__(self) -> int:
-        return len(self._urls)
-
-    @overload
-    def __getitem__(self, index: int) -> Blob: ...
-    @overload
-    def __getitem__(self, index: slice) -> list[Blob]: ...
-    def __getitem__(self, index: int | slice) -> Blob | list[Blob]:
-        if isinstance(index, slice):
-            return [self._blob(url) for url in self._urls[index]]
-        return self._blob(self._urls[index])
-
-    def __iter__(self) -> Iterator[Blob]:
-        return map(self._blob, self._urls)
-
-    def select(self, start: int, step: int) -> Iterator[Blob]:
-        """Blobs ``start``, ``start + step``, ...; the others are never made."""
-        return map(self._blob, itertools.islice(self._urls, start, None, step))
 
     def _blob(self, url: str) -> Blob:
         return Blob(BlobURL.parse(url), self._clients)
