@@ -13,6 +13,7 @@ from __future__ import annotations
 import concurrent.futures
 import ctypes
 import sys
+from collections.abc import Callable
 
 from azstoragetorch._core._body import BodyReader
 from azstoragetorch._core._client import BlobClient
@@ -48,20 +49,27 @@ class ReadOptions:
         self.max_concurrency = max_concurrency
 
 
-def new_bytes(size: int) -> tuple[bytes, memoryview]:
-    """A new ``bytes`` of ``size`` and a writable view of its memory.
+# CPython lets a fresh, unshared bytes object be filled in place (see fill_new_bytes).
+FILL_IN_PLACE = sys.implementation.name == "cpython"
+
+
+def fill_new_bytes(size: int, fill: Callable[[memoryview], object]) -> bytes:
+    """A new ``bytes`` of ``size`` whose content ``fill`` writes into the given view.
 
     ``read()`` must return ``bytes``; filling a bytearray and converting it would
-    hold the data twice at peak. On CPython a fresh, unshared bytes object can be
-    filled in place before anyone else sees it. Elsewhere, fall back to a copy.
+    hold the data twice at peak. On CPython a fresh bytes object that nobody else
+    has seen yet can be filled in place. Elsewhere, fill a bytearray and copy.
     """
-    if sys.implementation.name != "cpython" or size < 2:
+    if not FILL_IN_PLACE or size < 2:  # bytes of length 0 and 1 are shared singletons
         buffer = bytearray(size)
-        return bytes(buffer), memoryview(buffer)  # not used for large sizes off CPython
+        fill(memoryview(buffer))
+        return bytes(buffer)
     data = bytes(size)  # calloc'd: pages cost memory only when written
     offset = bytes.__basicsize__ - 1  # where CPython stores the bytes' payload
     array = (ctypes.c_char * size).from_address(id(data) + offset)
-    return data, memoryview(array).cast("B")
+    with memoryview(array) as raw, raw.cast("B") as view:
+        fill(view)
+    return data
 
 
 class BlobReader:
@@ -133,9 +141,7 @@ class BlobReader:
             self._refill(position)  # may start before position, near the end
             offset = position - self._window_start
             return bytes(self._window[offset : offset + count])
-        data, view = new_bytes(count)
-        self.readinto(position, view)
-        return data
+        return fill_new_bytes(count, lambda view: self.readinto(position, view))
 
     def find_line_end(self, position: int, limit: int) -> int:
         """The position just past the next ``\\n`` at or after ``position``.
