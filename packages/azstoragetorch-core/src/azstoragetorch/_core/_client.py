@@ -39,7 +39,14 @@ from azstoragetorch._core._url import BlobURL
 from azstoragetorch._core._version import __version__
 from azstoragetorch.exceptions import ClientRequestIdMismatchError
 
-__all__ = ["BlobClient", "BlobProperties", "ClientOptions", "build_pipeline"]
+__all__ = [
+    "BlobClient",
+    "BlobProperties",
+    "ClientOptions",
+    "build_pipeline",
+    "content_md5",
+    "properties_from_headers",
+]
 
 API_VERSION = "2025-01-05"
 USER_AGENT = f"azstoragetorch/{__version__}"
@@ -101,18 +108,20 @@ class BlobProperties:
     content_type: str | None
 
 
-def _properties_from_headers(headers: Any, size: int) -> BlobProperties:
+def properties_from_headers(headers: Any) -> BlobProperties:
+    """The blob's properties from a HEAD or GET response's headers.
+
+    A ranged GET's ``Content-Length`` is the range's; the blob's size is the total
+    after the slash of ``Content-Range`` ("bytes 0-99/1234").
+    """
+    content_range = headers.get("Content-Range")
+    size = content_range.rsplit("/", 1)[1] if content_range else headers.get("Content-Length")
     return BlobProperties(
-        size=size,
+        size=int(size or 0),
         etag=headers.get("ETag", ""),
         last_modified=headers.get("Last-Modified"),
         content_type=headers.get("Content-Type"),
     )
-
-
-def _size_from_content_range(value: str) -> int:
-    # "bytes 0-99/1234" -> 1234
-    return int(value.rsplit("/", 1)[1])
 
 
 def content_md5(data: bytes | bytearray | memoryview) -> str:
@@ -175,10 +184,7 @@ class BlobClient:
     # -- reading ------------------------------------------------------------------
 
     def get_properties(self) -> BlobProperties:
-        response = self._send("HEAD")
-        return _properties_from_headers(
-            response.headers, int(response.headers.get("Content-Length", 0))
-        )
+        return properties_from_headers(self._send("HEAD").headers)
 
     def open_range(self, start: int, end: int | None, etag: str | None) -> HttpResponse:
         """A streamed GET of bytes ``start`` to ``end`` (inclusive), of version ``etag``.

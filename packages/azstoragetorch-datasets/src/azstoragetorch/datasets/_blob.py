@@ -10,7 +10,12 @@ from typing import Any, TypedDict
 from azure.core.pipeline import Pipeline
 from azure.core.pipeline.transport import HttpResponse
 
-from azstoragetorch._core._client import BlobClient, BlobProperties, ClientOptions
+from azstoragetorch._core._client import (
+    BlobClient,
+    BlobProperties,
+    ClientOptions,
+    properties_from_headers,
+)
 from azstoragetorch._core._url import BlobURL
 from azstoragetorch.datasets._clients import Clients
 from azstoragetorch.io import BlobIO
@@ -166,19 +171,8 @@ class _RecordingClient(BlobClient):
         # A reader opens the blob with an unconditional GET; later reads carry the
         # ETag that GET returned.
         if etag is None and self._blob._properties is None:
-            self._blob._properties = _properties_from_headers(response.headers)
+            self._blob._properties = properties_from_headers(response.headers)
         return response
-
-
-def _properties_from_headers(headers: Any) -> BlobProperties:
-    content_range = headers.get("Content-Range")  # "bytes 0-99/1234"
-    size = content_range.rsplit("/", 1)[1] if content_range else headers.get("Content-Length")
-    return BlobProperties(
-        size=int(size or 0),
-        etag=headers.get("ETag", ""),
-        last_modified=headers.get("Last-Modified"),
-        content_type=headers.get("Content-Type"),
-    )
 
 
 def _close_unused(opening: concurrent.futures.Future[BlobIO]) -> None:

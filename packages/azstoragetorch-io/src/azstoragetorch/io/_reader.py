@@ -16,7 +16,7 @@ import sys
 from collections.abc import Callable
 
 from azstoragetorch._core._body import BodyReader
-from azstoragetorch._core._client import BlobClient
+from azstoragetorch._core._client import BlobClient, properties_from_headers
 from azstoragetorch.exceptions import BlobServiceError
 
 __all__ = ["BlobReader", "ReadOptions"]
@@ -96,12 +96,7 @@ class BlobReader:
                 raise
             response = self._client.open_range(0, None, etag=None)
         body = BodyReader(response)
-        content_range = response.headers.get("Content-Range")
-        size = (
-            int(content_range.rsplit("/", 1)[1])
-            if content_range
-            else int(response.headers.get("Content-Length", 0))
-        )
+        properties = properties_from_headers(response.headers)
         window = bytearray(int(response.headers.get("Content-Length", 0)))
         try:
             body.readinto(memoryview(window))
@@ -109,13 +104,11 @@ class BlobReader:
             body.discard()
             # The first window is only read ahead: fetch it again, conditionally,
             # with the client's resuming read.
-            etag = response.headers["ETag"]
-            self._client.read_into(0, memoryview(window), etag)
-            self._window = memoryview(window)
-            return size, etag
-        body.release()
+            self._client.read_into(0, memoryview(window), properties.etag)
+        else:
+            body.release()
         self._window = memoryview(window)
-        return size, response.headers["ETag"]
+        return properties.size, properties.etag
 
     # -- the public operations ----------------------------------------------------
 
