@@ -15,7 +15,7 @@ import ctypes
 import sys
 from collections.abc import Callable
 
-from azstoragetorch._core._body import BodyReader
+from azstoragetorch._core._body import BODY_ERRORS, BodyReader
 from azstoragetorch._core._client import BlobClient, properties_from_headers
 from azstoragetorch.exceptions import BlobServiceError
 
@@ -100,7 +100,7 @@ class BlobReader:
         window = bytearray(int(response.headers.get("Content-Length", 0)))
         try:
             body.readinto(memoryview(window))
-        except BaseException:
+        except BODY_ERRORS:
             body.discard()
             # The first window is only read ahead: fetch it again, conditionally,
             # with the client's resuming read.
