@@ -278,3 +278,38 @@ def test_a_jump_away_from_a_prefetched_window_reads_the_right_bytes(upload, key)
         assert f.read(100) == data[40_000:40_100]
         f.seek(8192)
         assert f.read(10) == data[8192:8202]
+
+
+def test_a_body_broken_mid_transfer_is_resumed_from_where_it_stopped(
+    upload, key, recorder, monkeypatch
+):
+    from azstoragetorch._core import _body
+
+    data = random_bytes(1024 * 1024, seed=7)
+    url = upload("resumed", data)
+    real_readinto = _body.BodyReader.readinto
+    broken = []
+
+    def break_once(self, destination):
+        if broken:
+            return real_readinto(self, destination)
+        broken.append(True)
+        half = len(destination) // 2
+        real_readinto(self, destination[:half])
+        self.discard()
+        error = ConnectionResetError("reset by peer")
+        error.bytes_received = half
+        raise error
+
+    # A 64 KiB first window; the rest is one direct ranged GET (65536-1048575).
+    options = ReadOptions(
+        read_ahead=65536, max_read_ahead=65536, part_size=8 << 20, min_part=8 << 20
+    )
+    with BlobIO(url, "rb", credential=key, read_options=options) as f:
+        monkeypatch.setattr(_body.BodyReader, "readinto", break_once)
+        f.seek(100)
+        assert f.read() == data[100:]
+    ranges = [r.headers.get("x-ms-range") for r in recorder.requests if r.method == "GET"]
+    resume_at = 65536 + (1048576 - 65536) // 2
+    # Open, then the read that broke halfway, then only the part still missing.
+    assert ranges[1:] == ["bytes=65536-1048575", f"bytes={resume_at}-1048575"]
