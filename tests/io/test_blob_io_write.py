@@ -132,8 +132,10 @@ def test_a_failed_upload_is_fatal_and_every_later_call_raises_it(container, azur
     container.client.upload_blob("guarded", b"original")
     url, sas = read_only_sas_url(container, azurite, "guarded")
     f = BlobIO(url, "wb", credential=AzureSasCredential(sas), write_options=SMALL_BLOCKS)
-    f.write(random_bytes(2 * MIB))  # stages a block in the background; it is refused
+    # The refused block upload runs in the background: the error surfaces at the
+    # first call after it fails, which may be the write itself or the flush.
     with pytest.raises(FatalBlobIOWriteError) as caught:
+        f.write(random_bytes(2 * MIB))
         f.flush()
     assert isinstance(caught.value.underlying_exception, PermissionError)
     # The same error answers every later call, also after close() has closed it.
