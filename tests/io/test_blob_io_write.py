@@ -2,6 +2,7 @@
 
 import gc
 import io
+import tracemalloc
 import warnings
 
 import pytest
@@ -55,6 +56,22 @@ def test_memory_held_by_uploads_stays_within_the_bound(blob_url, key, recorder):
     with BlobIO(blob_url, "wb", credential=key, write_options=SMALL_BLOCKS) as f:
         f.write(data)  # one large write: the writer must wait, not buffer it all
     assert recorder.max_in_flight_bytes <= SMALL_BLOCKS.max_buffer
+
+
+def test_a_small_blob_costs_its_own_size_in_memory_not_a_whole_block(container, blob_url, key):
+    # With the default 64 MiB blocks, uploading many small files (a dataset) must not
+    # allocate and zero a block per file.
+    data = random_bytes(100 * 1024)
+    tracemalloc.start()
+    try:
+        with BlobIO(blob_url, "wb", credential=key) as f:
+            for start in range(0, len(data), 4096):
+                f.write(data[start : start + 4096])
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 4 * MIB
+    assert download(container, "dir/a b#c+d.pt") == data
 
 
 def test_the_service_verifies_the_checksum(blob_url, key):
