@@ -123,6 +123,16 @@ def test_an_empty_writer_commits_an_empty_blob(container, blob_url, key):
     assert download(container, "dir/a b#c+d.pt") == b""
 
 
+def test_name_is_the_url_without_its_sas_and_mode_is_as_opened(container, azurite, key):
+    url, sas = read_only_sas_url(container, azurite, "named.pt")
+    container.client.upload_blob("named.pt", b"x")
+    with BlobIO(f"{url}?{sas}", "rb") as f:
+        assert f.name == url
+        assert f.mode == "rb"
+    with BlobIO(f"{container.url}/other.pt", "wb", credential=key) as f:
+        assert f.mode == "wb"
+
+
 def test_flush_uploads_without_committing(container, blob_url, key, recorder):
     with BlobIO(blob_url, "wb", credential=key) as f:
         f.write(b"part one ")

@@ -8,7 +8,7 @@ import os
 import warnings
 from collections.abc import Iterator
 from types import TracebackType
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, BinaryIO, Literal
 
 from typing_extensions import Buffer
 
@@ -23,8 +23,18 @@ __all__ = ["BlobIO"]
 
 _MODES = ("rb", "wb")
 
+if TYPE_CHECKING:
+    # Type checkers see a BinaryIO, so BlobIO is accepted wherever IO[bytes] is
+    # (torch.save, torch.load, PIL.Image.open, zipfile, ...). At run time the base is
+    # io.IOBase alone: typing.BinaryIO's stub methods must never shadow real ones.
+    class _BinaryFile(io.IOBase, BinaryIO):
+        pass
 
-class BlobIO(io.IOBase):
+else:
+    _BinaryFile = io.IOBase
+
+
+class BlobIO(_BinaryFile):
     """A file-like object that reads or writes one blob in Azure Blob Storage.
 
     Pass it to :func:`torch.save` or :func:`torch.load`::
@@ -112,6 +122,16 @@ class BlobIO(io.IOBase):
         url = self._url.url if hasattr(self, "_url") else "?"
         state = " closed" if self.closed else ""
         return f"<BlobIO {url} mode={getattr(self, '_mode', '?')!r}{state}>"
+
+    @property
+    def name(self) -> str:
+        """The blob's URL without its query string (so never a SAS token)."""
+        return self._url.url
+
+    @property
+    def mode(self) -> str:
+        """``"rb"`` or ``"wb"``, as opened."""
+        return self._mode
 
     # -- capabilities -------------------------------------------------------------
 

@@ -1,11 +1,11 @@
 """Writing a blob so that it appears whole or not at all.
 
-Written data is copied once, into buffers that grow up to the block size. Data that fits in one block
-when the writer is closed goes up in a single Put Blob. Larger data is staged as
-blocks uploaded in parallel while the caller keeps writing, and committed by one
-Put Block List at close. Nothing is visible until that commit, so a failed or
-abandoned writer leaves any existing blob untouched. Every request carries a
-Content-MD5 that the service checks.
+Written data is copied once, into buffers that grow up to the block size. Data
+that fits in one block when the writer is closed goes up in a single Put Blob.
+Larger data is staged as blocks uploaded in parallel while the caller keeps
+writing, and committed by one Put Block List at close. Nothing is visible until
+that commit, so a failed or abandoned writer leaves any existing blob untouched.
+Every request carries a Content-MD5 that the service checks.
 """
 
 from __future__ import annotations
