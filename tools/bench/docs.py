@@ -13,7 +13,9 @@ Performance
 
 How fast :class:`~azstoragetorch.io.BlobIO` moves checkpoints, compared with the
 upstream ``azstoragetorch`` 0.2.0 release from PyPI and with ``curl`` moving the same
-bytes. Run the comparison yourself with::
+bytes. Run the comparison yourself with:
+
+.. code-block:: console
 
     python3 tools/dev.py hatch run bench            # full mode, rewrites this page
     python3 tools/dev.py hatch run bench --quick    # a quarter of the sizes, prints only

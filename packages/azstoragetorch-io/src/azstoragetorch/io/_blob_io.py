@@ -42,11 +42,12 @@ class BlobIO(_BinaryFile):
         import torch
         from azstoragetorch.io import BlobIO
 
+        model = torch.nn.Linear(4, 2)
         url = "https://<account>.blob.core.windows.net/<container>/model.pt"
         with BlobIO(url, "wb") as f:
             torch.save(model.state_dict(), f)
         with BlobIO(url, "rb") as f:
-            model.load_state_dict(torch.load(f))
+            model.load_state_dict(torch.load(f, weights_only=True))
 
     **Reading** (``"rb"``) reads one version of the blob: the first request records
     its ETag and every later request is conditional on it, so if the blob is replaced
