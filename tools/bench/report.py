@@ -191,8 +191,18 @@ def _ratio_text(ours: Summary | None, reference: Summary | None) -> str:
 
 def render_text(rows: list[Row], curl_missing: bool) -> str:
     """A Markdown pipe table, padded so it also reads well in a terminal."""
-    table = [HEADER, *(row.cells(curl_missing) for row in rows)]
-    widths = [max(len(line[i]) for line in table) for i in range(len(HEADER))]
+    return table_text(HEADER, [row.cells(curl_missing) for row in rows])
+
+
+def render_rst(rows: list[Row], curl_missing: bool) -> str:
+    """The table as an RST ``list-table``."""
+    return table_rst(HEADER, [row.cells(curl_missing) for row in rows])
+
+
+def table_text(header: tuple[str, ...], cells: list[tuple[str, ...]]) -> str:
+    """Any table as a padded Markdown pipe table."""
+    table = [header, *cells]
+    widths = [max(len(line[i]) for line in table) for i in range(len(header))]
     lines = [
         "| " + " | ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)) + " |"
         for line in table
@@ -201,10 +211,10 @@ def render_text(rows: list[Row], curl_missing: bool) -> str:
     return "\n".join(lines)
 
 
-def render_rst(rows: list[Row], curl_missing: bool) -> str:
-    """The table as an RST ``list-table``."""
+def table_rst(header: tuple[str, ...], cells: list[tuple[str, ...]]) -> str:
+    """Any table as an RST ``list-table``."""
     lines = [".. list-table::", "   :header-rows: 1", ""]
-    for line in [HEADER, *(row.cells(curl_missing) for row in rows)]:
+    for line in [header, *cells]:
         for index, cell in enumerate(line):
             lines.append(f"   {'* -' if index == 0 else '  -'} {cell}")
     return "\n".join(lines)
