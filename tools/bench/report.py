@@ -235,6 +235,15 @@ def notes(rows: list[Row], sizes: Sizes, results: Results, busy: str | None = No
             )
     if busy:
         found.append(busy)
+    for row in rows:
+        for verdict in row.verdicts:
+            bound = _limit_bound(row, verdict)
+            if bound is not None:
+                found.append(
+                    f"'{row.label}': {verdict.target.describe()} is out of reach of a single "
+                    f"stream here: curl {row.scenario.limit} itself is only {bound:.2f}x upstream "
+                    "on this machine."
+                )
     met = sum(1 for row in rows for v in row.verdicts if v.met)
     missed = sum(1 for row in rows for v in row.verdicts if v.met is False)
     unknown = sum(1 for row in rows for v in row.verdicts if v.met is None)
@@ -245,3 +254,13 @@ def notes(rows: list[Row], sizes: Sizes, results: Results, busy: str | None = No
         last = failure.strip().splitlines()[-1]
         found.append(f"FAILED: {failure.splitlines()[0]} ... {last}"[:300])
     return found
+
+
+def _limit_bound(row: Row, verdict: Verdict) -> float | None:
+    """The curl limit over upstream, when it is below a missed upstream target's factor."""
+    if verdict.target.kind != "upstream" or verdict.met is not False:
+        return None
+    if row.limit is None or row.upstream is None:
+        return None
+    bound = row.limit.median / row.upstream.median
+    return bound if bound < verdict.target.factor else None
