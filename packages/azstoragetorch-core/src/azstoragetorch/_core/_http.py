@@ -21,8 +21,12 @@ Where it differs from azure-core's ``RequestsTransport``:
 from __future__ import annotations
 
 import http.client
+import io
+import os
+import ssl
 import threading
 import urllib.parse
+from collections.abc import Iterable
 from typing import Any
 
 from azure.core.exceptions import (
@@ -44,8 +48,15 @@ READ_TIMEOUT = 60.0
 _IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
 _BODY_METHODS = frozenset({"PUT", "POST", "PATCH"})
 # What sending on, or awaiting a response from, a connection the server has
-# already closed raises (http.client.RemoteDisconnected is a ConnectionResetError).
-_CLOSED_BY_SERVER = (ConnectionResetError, BrokenPipeError, ConnectionAbortedError)
+# already closed raises (http.client.RemoteDisconnected is a ConnectionResetError);
+# over TLS the closed connection can also surface as an unexpected end of stream.
+_CLOSED_BY_SERVER = (
+    ConnectionResetError,
+    BrokenPipeError,
+    ConnectionAbortedError,
+    ssl.SSLEOFError,
+    ssl.SSLZeroReturnError,
+)
 # Small bodies are joined to the headers for one send; larger ones are sent from
 # the caller's buffer, never copied.
 _JOIN_LIMIT = 64 * 1024
@@ -64,7 +75,8 @@ class HttpClientTransport(HttpTransport[HttpRequest, HttpResponse]):
     Thread-safe. Not fork-safe by itself: use one per process (``_transport`` does).
     Accepts the ``stream``, ``connection_timeout`` and ``read_timeout`` options of
     azure-core transports; a request with any other option (``proxies``,
-    ``connection_verify``...) goes through ``RequestsTransport``.
+    ``connection_verify``, ``connection_cert``...) or with multipart ``files`` goes
+    through ``RequestsTransport``, which implements them.
     """
 
     def __init__(self) -> None:
@@ -89,11 +101,9 @@ class HttpClientTransport(HttpTransport[HttpRequest, HttpResponse]):
             complete; ``ServiceResponseTimeoutError`` if the server was silent for
             ``read_timeout`` seconds.
         """
-        url = request.url
-        split = url.find("/", url.find("://") + 3)
-        origin, target = (url, "/") if split < 0 else (url[:split], url[split:])
+        origin, target = _split(request.url)
         pool = self._pools.get(origin) or self._pool_for(origin)
-        if isinstance(pool, _ThroughProxy) or kwargs:
+        if isinstance(pool, _ThroughProxy) or kwargs or request.files:
             return self._requests_transport().send(
                 request,
                 stream=stream,
@@ -101,17 +111,18 @@ class HttpClientTransport(HttpTransport[HttpRequest, HttpResponse]):
                 read_timeout=read_timeout,
                 **kwargs,
             )
+        body = _Body(request.data)
         connection, reused = pool.take(connection_timeout)
         try:
-            raw = _exchange(connection, request, target, read_timeout)
+            raw = _exchange(connection, request, target, body, read_timeout)
         except _CLOSED_BY_SERVER as error:
             connection.close()
-            if not reused or request.method not in _IDEMPOTENT:
+            if not reused or request.method not in _IDEMPOTENT or not body.rewind():
                 raise _response_error(error) from error
             # The server closed this idle connection as the request went out; it got
             # no request to act on, so one more try on a new connection is safe.
             connection = pool.connect(connection_timeout)
-            raw = _exchange_or_raise(connection, request, target, read_timeout)
+            raw = _exchange_or_raise(connection, request, target, body, read_timeout)
         except BaseException as error:
             connection.close()
             if isinstance(error, (OSError, http.client.HTTPException)):
@@ -230,23 +241,95 @@ class HttpClientResponse(HttpResponse):
             connection.close()
 
 
+def _split(url: str) -> tuple[str, str]:
+    """``scheme://host:port`` and the request target (path and query) of ``url``."""
+    start = url.find("://") + 3
+    ends = [i for i in (url.find(c, start) for c in "/?#") if i >= 0]
+    if not ends:
+        return url, "/"
+    split = min(ends)
+    target = url[split:].partition("#")[0]
+    return url[:split], target if target.startswith("/") else "/" + target
+
+
+class _Body:
+    """A request body as ``http.client`` sends it, with its length when known.
+
+    Bytes-like bodies are sent from the caller's memory (small ones are joined to
+    the headers for one send); ``str`` is ISO-8859-1, as requests sends it (and as
+    ``HttpRequest.set_text_body`` counts its length); a file-like object is read from
+    its current position to its end; any other iterable of bytes is sent chunked.
+    """
+
+    def __init__(self, data: Any) -> None:
+        self.length: int | None = 0
+        self.payload: Any = None
+        self._start: int | None = None
+        if data is None:
+            return
+        if isinstance(data, str):
+            data = data.encode("iso-8859-1")
+        if isinstance(data, (bytes, bytearray, memoryview)):
+            view = memoryview(data)
+            self.length = view.nbytes
+            # http.client copies only bytes, to join them with the headers.
+            self.payload = bytes(view) if self.length <= _JOIN_LIMIT else view.cast("B")
+        elif hasattr(data, "read"):
+            self.payload = data
+            self._start = _position(data)
+            self.length = _remaining(data, self._start)
+        elif isinstance(data, Iterable):
+            self.payload = data
+            self.length = None
+        else:
+            raise TypeError(f"Cannot send a body of type {type(data).__name__}")
+
+    def rewind(self) -> bool:
+        """Make the body sendable again; False when it cannot be (a stream, an iterator)."""
+        if self.payload is None or isinstance(self.payload, (bytes, memoryview)):
+            return True
+        if self._start is None:
+            return False
+        try:
+            self.payload.seek(self._start)
+        except (OSError, ValueError):
+            return False
+        return True
+
+
+def _position(stream: Any) -> int | None:
+    try:
+        return int(stream.tell())
+    except (AttributeError, OSError, ValueError):
+        return None
+
+
+def _remaining(stream: Any, start: int | None) -> int | None:
+    """Bytes from ``start`` to the end of a file-like object, None if it cannot say."""
+    if start is None:
+        return None
+    try:
+        return max(os.fstat(stream.fileno()).st_size - start, 0)
+    except (AttributeError, OSError, ValueError, io.UnsupportedOperation):
+        pass
+    try:
+        end = int(stream.seek(0, io.SEEK_END))
+        stream.seek(start)
+    except (AttributeError, OSError, ValueError):
+        return None
+    return max(end - start, 0)
+
+
 def _exchange(
     connection: http.client.HTTPConnection,
     request: HttpRequest,
     target: str,
+    body: _Body,
     read_timeout: float | None,
 ) -> http.client.HTTPResponse:
     """Send ``request`` on ``connection`` and read the response's status and headers."""
     method = request.method
     headers = request.headers
-    data = request.data
-    body: Any = None
-    if data is not None and not isinstance(data, (bytes, bytearray, memoryview)):
-        raise TypeError(f"This transport sends bytes-like bodies, not {type(data).__name__}")
-    if data is not None and len(data) > _JOIN_LIMIT:
-        body = memoryview(data)  # http.client copies only bytes, to join them with the headers
-    elif data is not None:
-        body = bytes(data)
     if connection.sock is not None:
         connection.sock.settimeout(read_timeout)
     else:
@@ -254,9 +337,13 @@ def _exchange(
     connection.putrequest(method, target, skip_accept_encoding=True)
     for name, value in headers.items():
         connection.putheader(name, value)
-    if "Content-Length" not in headers and (body is not None or method in _BODY_METHODS):
-        connection.putheader("Content-Length", str(0 if body is None else memoryview(body).nbytes))
-    connection.endheaders(body)
+    chunked = body.length is None
+    if chunked:
+        if "Transfer-Encoding" not in headers:
+            connection.putheader("Transfer-Encoding", "chunked")
+    elif "Content-Length" not in headers and (body.payload is not None or method in _BODY_METHODS):
+        connection.putheader("Content-Length", str(body.length))
+    connection.endheaders(body.payload, encode_chunked=chunked)
     return connection.getresponse()
 
 
@@ -264,10 +351,11 @@ def _exchange_or_raise(
     connection: http.client.HTTPConnection,
     request: HttpRequest,
     target: str,
+    body: _Body,
     read_timeout: float | None,
 ) -> http.client.HTTPResponse:
     try:
-        return _exchange(connection, request, target, read_timeout)
+        return _exchange(connection, request, target, body, read_timeout)
     except BaseException as error:
         connection.close()
         if isinstance(error, (OSError, http.client.HTTPException)):
