@@ -15,6 +15,8 @@ from azstoragetorch.exceptions import (
     BlobNotFoundError,
     BlobPermissionError,
     BlobServiceError,
+    CheckpointExistsError,
+    CheckpointMetadataError,
     ClientRequestIdMismatchError,
     FatalBlobIOWriteError,
 )
@@ -27,6 +29,8 @@ def test_public_names_are_pinned():
         "BlobNotFoundError",
         "BlobPermissionError",
         "BlobServiceError",
+        "CheckpointExistsError",
+        "CheckpointMetadataError",
         "ClientRequestIdMismatchError",
         "FatalBlobIOWriteError",
     ]
@@ -41,6 +45,8 @@ def test_public_names_are_pinned():
         (BlobServiceError, (HttpResponseError,)),
         (ClientRequestIdMismatchError, ()),
         (FatalBlobIOWriteError, ()),
+        (CheckpointExistsError, (FileExistsError,)),
+        (CheckpointMetadataError, (ValueError,)),
     ],
 )
 def test_errors_can_be_caught_as_the_types_users_already_catch(error, also):
