@@ -84,3 +84,11 @@ def test_fatal_write_error_chains_its_cause():
     assert error.underlying_exception is cause
     assert error.__cause__ is cause
     assert "disk on fire" in str(error)
+
+
+@pytest.mark.parametrize("error", [CheckpointExistsError, CheckpointMetadataError])
+def test_checkpoint_errors_survive_pickling_between_ranks(error):
+    # torch.distributed.checkpoint gathers each rank's exception by pickling it.
+    copy = pickle.loads(pickle.dumps(error("at https://a/c/p")))
+    assert type(copy) is error
+    assert str(copy) == "at https://a/c/p"
