@@ -16,7 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from . import data, docs, machine, report, upstream
+from . import data, dcp, docs, machine, report, upstream
 from .plan import FULL, GIB, QUICK, Implementation, Sizes
 from .runner import Interpreter, curl_path
 from .session import Session
@@ -87,10 +87,11 @@ def _measure(
     interpreters: dict[Implementation, Interpreter],
     curl: str | None,
     quick: bool,
-) -> tuple[report.Results, str]:
+) -> tuple[report.Results, dcp.DcpResults, str]:
     """Start Azurite, upload the data, run every repetition; always stop Azurite.
 
-    Returns the results and the Azurite version.
+    Returns the results, those of the distributed checkpoint scenarios and the
+    Azurite version.
     """
     sys.path.insert(0, str(REPO / "tools"))
     import azurite
@@ -122,7 +123,11 @@ def _measure(
             curl=curl,
             timeout=300.0 if quick else 900.0,
         )
-        return session.run(), version
+        results = session.run()
+        dcp_results = dcp.measure(
+            sizes, store, interpreters["ours"].python, workdir, session.timeout
+        )
+        return results, dcp_results, version
     finally:
         if store is not None:
             store.close()
@@ -132,6 +137,7 @@ def _measure(
 
 def _write_docs(
     rows: list[report.Row],
+    dcp_table: str,
     notes: list[str],
     results: report.Results,
     elapsed: float,
@@ -152,7 +158,7 @@ def _write_docs(
             curl=curl,
             load=machine.load_summary(results.loads),
         ),
-        table=report.render_rst(rows, results.curl_missing),
+        table=report.render_rst(rows, results.curl_missing) + "\n\n" + dcp_table,
         notes=notes,
     )
     docs.write(DOCS_PAGE, page)
@@ -186,17 +192,20 @@ def main(argv: list[str] | None = None) -> int:
     }
 
     try:
-        results, azurite_version = _measure(sizes, interpreters, curl, args.quick)
+        results, dcp_results, azurite_version = _measure(sizes, interpreters, curl, args.quick)
     except AzuriteStartError as exc:
         print(f"error: Azurite did not start: {exc}", file=sys.stderr)
         return 2
 
     rows = report.build_rows(results, sizes)
     busy = machine.busy_warning(results.loads)
-    notes = report.notes(rows, sizes, results, busy)
+    notes = report.notes(rows, sizes, results, busy) + dcp.notes(dcp_results)
+    results.failures += dcp_results.failures
     elapsed = time.monotonic() - started
     print()
     print(report.render_text(rows, results.curl_missing))
+    print()
+    print(dcp.render_text(dcp_results, results, sizes))
     print()
     for note in notes:
         print(f"* {note}")
@@ -205,7 +214,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\nFAILED {failure}", file=sys.stderr)
 
     if not args.quick or args.write_docs:
-        _write_docs(rows, notes, results, elapsed, found, torch_version, azurite_version, curl)
+        dcp_table = dcp.render_rst(dcp_results, results, sizes)
+        _write_docs(
+            rows, dcp_table, notes, results, elapsed, found, torch_version, azurite_version, curl
+        )
     return 1 if results.failures else 0
 
 
