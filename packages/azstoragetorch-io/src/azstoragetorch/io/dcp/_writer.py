@@ -120,7 +120,6 @@ class BlobStorageWriter(StorageWriter):
         self._location = Location(url, credential, self._options)
         self._overwrite = overwrite
         self._save_id = _new_save_id()
-        self._rank = 0
 
     def __repr__(self) -> str:
         return f"<BlobStorageWriter {self.checkpoint_id} overwrite={self._overwrite}>"
@@ -144,8 +143,7 @@ class BlobStorageWriter(StorageWriter):
         self._save_id = _new_save_id()
 
     def set_up_storage_writer(self, is_coordinator: bool, *args: Any, **kwargs: Any) -> None:
-        # DCP passes rank and use_collectives only to a parameter named "kwargs".
-        self._rank = int(kwargs.get("rank") or 0)
+        # DCP passes use_collectives only to a parameter named "kwargs".
         if not kwargs.get("use_collectives", True):
             raise ValueError(
                 "BlobStorageWriter writes one metadata blob for all ranks and needs "
@@ -188,10 +186,11 @@ class BlobStorageWriter(StorageWriter):
                 for n, items in enumerate(buckets)
             ]
             concurrent.futures.wait(futures)
-        errors = [f.exception() for f in futures if f.exception() is not None]
-        real = [error for error in errors if not isinstance(error, _Cancelled)]
-        if real:
-            raise real[0]  # type: ignore[misc]
+        for future in futures:
+            error = future.exception()
+            # A blob that stopped because another failed is not the cause to report.
+            if error is not None and not isinstance(error, _Cancelled):
+                raise error
         for future in futures:
             results.extend(future.result())
         done: Future[list[WriteResult]] = Future()
