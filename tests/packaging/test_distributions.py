@@ -93,6 +93,15 @@ with BlobIO(url, "wb", credential=credential) as f:
     torch.save(weights, f)
 with BlobIO(url, "rb", credential=credential) as f:
     assert torch.equal(torch.load(f, weights_only=True)["w"], weights["w"])
+import warnings
+import torch.distributed.checkpoint as dcp
+from azstoragetorch.io.dcp import BlobStorageReader, BlobStorageWriter
+warnings.simplefilter("ignore")  # dcp notes that no process group is initialised
+location = endpoint + "/packaging/distributed"
+dcp.save(weights, storage_writer=BlobStorageWriter(location, credential=credential))
+loaded = {"w": torch.zeros(3, 4)}
+dcp.load(loaded, storage_reader=BlobStorageReader(location, credential=credential))
+assert torch.equal(loaded["w"], weights["w"])
 try:
     import azstoragetorch.datasets
 except ModuleNotFoundError:
