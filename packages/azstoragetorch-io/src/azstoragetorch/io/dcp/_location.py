@@ -12,7 +12,7 @@ from azstoragetorch._core._client import BlobClient, ClientOptions, build_pipeli
 from azstoragetorch._core._credentials import Credential, check_credential
 from azstoragetorch._core._url import BlobURL
 
-__all__ = ["Location", "is_location_url"]
+__all__ = ["Located", "Location", "is_location_url"]
 
 
 class Location:
@@ -84,3 +84,24 @@ def is_location_url(checkpoint_id: str | os.PathLike[str]) -> bool:
         return BlobURL.parse(str(checkpoint_id)).container is not None
     except (TypeError, ValueError):
         return False
+
+
+class Located:
+    """What the storage writer and reader share: a location, shown without its SAS."""
+
+    _location: Location
+    _credential: Credential
+    _options: ClientOptions
+
+    def _locate(self, url: str | os.PathLike[str]) -> None:
+        self._location = Location(str(url), self._credential, self._options)
+
+    @property
+    def checkpoint_id(self) -> str:
+        """The checkpoint's location as a URL without its query (no SAS)."""
+        return self._location.display
+
+    @classmethod
+    def validate_checkpoint_id(cls, checkpoint_id: str | os.PathLike[str]) -> bool:
+        """Whether ``checkpoint_id`` is a blob service URL that names a container."""
+        return is_location_url(checkpoint_id)

@@ -21,7 +21,7 @@ from azstoragetorch._core._client import ClientOptions
 from azstoragetorch._core._credentials import Credential
 from azstoragetorch.exceptions import CheckpointMetadataError
 from azstoragetorch.io.dcp._layout import METADATA_NAME, StoredItem
-from azstoragetorch.io.dcp._location import Location, is_location_url
+from azstoragetorch.io.dcp._location import Located, Location
 from azstoragetorch.io.dcp._ranges import Fetch, MergeLimits, merge_spans, split_parts
 
 __all__ = ["BlobStorageReader"]
@@ -47,7 +47,7 @@ class _FetchOptions:
     max_in_flight: int = 256 * _MIB
 
 
-class BlobStorageReader(StorageReader):
+class BlobStorageReader(Located, StorageReader):
     """Loads a distributed checkpoint saved by :class:`BlobStorageWriter`.
 
     Pass it to ``torch.distributed.checkpoint.load`` on every rank (or in a single
@@ -99,21 +99,11 @@ class BlobStorageReader(StorageReader):
                 f"{sorted(_internal_only_kwargs)}"
             )
         self._credential = credential
-        self._location = Location(url, credential, self._options)
+        self._locate(url)
         self._storage: dict[Any, StoredItem] = {}
 
     def __repr__(self) -> str:
         return f"<BlobStorageReader {self.checkpoint_id}>"
-
-    @property
-    def checkpoint_id(self) -> str:
-        """The checkpoint's location as a URL without its query (no SAS)."""
-        return self._location.display
-
-    @classmethod
-    def validate_checkpoint_id(cls, checkpoint_id: str | os.PathLike[str]) -> bool:
-        """Whether ``checkpoint_id`` is a blob service URL that names a container."""
-        return is_location_url(checkpoint_id)
 
     # -- the steps of a load, in the order DCP calls them ---------------------------
 
@@ -121,7 +111,7 @@ class BlobStorageReader(StorageReader):
         """Start a new load, from ``checkpoint_id`` (a location URL) if given."""
         self._storage = {}
         if checkpoint_id:
-            self._location = Location(str(checkpoint_id), self._credential, self._options)
+            self._locate(checkpoint_id)
 
     # DCP retries with read_metadata(rank=...) for per-rank metadata blobs only when
     # this parameter is named "kwargs"; the writer makes none, so the retry would

@@ -32,7 +32,7 @@ from azstoragetorch.io.dcp._layout import (
     StoredItem,
     data_blob_prefix,
 )
-from azstoragetorch.io.dcp._location import Location, is_location_url
+from azstoragetorch.io.dcp._location import Located
 
 __all__ = ["BlobStorageWriter"]
 
@@ -50,7 +50,7 @@ class _RankFiles:
     prefix: str
 
 
-class BlobStorageWriter(StorageWriter):
+class BlobStorageWriter(Located, StorageWriter):
     """Saves a distributed checkpoint under a prefix of a container.
 
     Pass it to ``torch.distributed.checkpoint.save`` or ``async_save`` on every rank::
@@ -117,29 +117,19 @@ class BlobStorageWriter(StorageWriter):
                 f"{sorted(_internal_only_kwargs)}"
             )
         self._credential = credential
-        self._location = Location(url, credential, self._options)
+        self._locate(url)
         self._overwrite = overwrite
         self._save_id = _new_save_id()
 
     def __repr__(self) -> str:
         return f"<BlobStorageWriter {self.checkpoint_id} overwrite={self._overwrite}>"
 
-    @property
-    def checkpoint_id(self) -> str:
-        """The checkpoint's location as a URL without its query (no SAS)."""
-        return self._location.display
-
-    @classmethod
-    def validate_checkpoint_id(cls, checkpoint_id: str | os.PathLike[str]) -> bool:
-        """Whether ``checkpoint_id`` is a blob service URL that names a container."""
-        return is_location_url(checkpoint_id)
-
     # -- the steps of a save, in the order DCP calls them ---------------------------
 
     def reset(self, checkpoint_id: str | os.PathLike[str] | None = None) -> None:
         """Start a new save, at ``checkpoint_id`` (a location URL) if given."""
         if checkpoint_id:
-            self._location = Location(str(checkpoint_id), self._credential, self._options)
+            self._locate(checkpoint_id)
         self._save_id = _new_save_id()
 
     def set_up_storage_writer(self, is_coordinator: bool, *args: Any, **kwargs: Any) -> None:
