@@ -22,7 +22,7 @@ As a command line tool::
     python tools/azurite.py stop --pid N [--location DIR]
     python tools/azurite.py token [--expires-in SECONDS]
 
-The pinned version lives in ``tools/azurite/package.json`` (with its lock file);
+The pinned version lives in ``tools/azurite-pin/package.json`` (with its lock file);
 ``install()`` puts it under ``<repo>/.azurite/`` with ``npm ci``. It needs
 ``node`` and ``npm`` on ``PATH`` and the npm registry; nothing else is fetched.
 
@@ -78,7 +78,8 @@ from types import TracebackType
 from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-PIN_DIR = REPO_ROOT / "tools" / "azurite"
+# "azurite-pin", not "azurite": a folder named like this module invites import mix-ups.
+PIN_DIR = REPO_ROOT / "tools" / "azurite-pin"
 INSTALL_DIR = REPO_ROOT / ".azurite"
 
 HOST = "127.0.0.1"
@@ -117,7 +118,7 @@ class _PortTaken(AzuriteError):
 
 
 def pinned_version() -> str:
-    """The Azurite version pinned in ``tools/azurite/package.json``."""
+    """The Azurite version pinned in ``tools/azurite-pin/package.json``."""
     manifest = json.loads((PIN_DIR / "package.json").read_text())
     return str(manifest["dependencies"]["azurite"])
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Entry point for a fresh machine: needs only Python >= 3.10, Node.js/npm and git.
 
+    python3 tools/dev.py demo     # set everything up, run the demo on a local Azurite
     python3 tools/dev.py test     # set everything up, run every check and test tier
     python3 tools/dev.py hatch …  # any hatch command, with the pinned hatch
 
@@ -48,9 +49,11 @@ def main(argv: list[str]) -> int:
     env = dict(os.environ)
     if command == "test":
         return subprocess.run([hatch, "run", "all", *rest], cwd=ROOT, env=env).returncode
+    if command == "demo":
+        return subprocess.run([hatch, "run", "demo", *rest], cwd=ROOT, env=env).returncode
     if command == "hatch":
         return subprocess.run([hatch, *rest], cwd=ROOT, env=env).returncode
-    sys.exit(f"Unknown command {command!r}: use 'test' or 'hatch'.")
+    sys.exit(f"Unknown command {command!r}: use 'demo', 'test' or 'hatch'.")
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 import gc
 import io
+import tracemalloc
 import warnings
 
 import pytest
@@ -57,6 +58,22 @@ def test_memory_held_by_uploads_stays_within_the_bound(blob_url, key, recorder):
     assert recorder.max_in_flight_bytes <= SMALL_BLOCKS.max_buffer
 
 
+def test_a_small_blob_costs_its_own_size_in_memory_not_a_whole_block(container, blob_url, key):
+    # With the default 64 MiB blocks, uploading many small files (a dataset) must not
+    # allocate and zero a block per file.
+    data = random_bytes(100 * 1024)
+    tracemalloc.start()
+    try:
+        with BlobIO(blob_url, "wb", credential=key) as f:
+            for start in range(0, len(data), 4096):
+                f.write(data[start : start + 4096])
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 4 * MIB
+    assert download(container, "dir/a b#c+d.pt") == data
+
+
 def test_the_service_verifies_the_checksum(blob_url, key):
     from azstoragetorch._core._client import BlobClient
     from azstoragetorch._core._url import BlobURL
@@ -104,6 +121,16 @@ def test_an_empty_writer_commits_an_empty_blob(container, blob_url, key):
     with BlobIO(blob_url, "wb", credential=key):
         pass
     assert download(container, "dir/a b#c+d.pt") == b""
+
+
+def test_name_is_the_url_without_its_sas_and_mode_is_as_opened(container, azurite, key):
+    url, sas = read_only_sas_url(container, azurite, "named.pt")
+    container.client.upload_blob("named.pt", b"x")
+    with BlobIO(f"{url}?{sas}", "rb") as f:
+        assert f.name == url
+        assert f.mode == "rb"
+    with BlobIO(f"{container.url}/other.pt", "wb", credential=key) as f:
+        assert f.mode == "wb"
 
 
 def test_flush_uploads_without_committing(container, blob_url, key, recorder):

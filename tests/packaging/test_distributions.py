@@ -134,6 +134,17 @@ def load(url: str) -> bytes:
     except BlobNotFoundError as error:
         code: str | None = error.error_code
         raise
+
+# BlobIO must type-check wherever a binary file is expected.
+import torch
+
+def save(url: str, state: dict[str, torch.Tensor]) -> None:
+    with BlobIO(url, "wb") as f:
+        torch.save(state, f)
+
+def restore(url: str) -> object:
+    with BlobIO(url, "rb") as f:
+        return torch.load(f, weights_only=True)
 """
 
 

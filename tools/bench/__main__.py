@@ -16,7 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from . import data, docs, machine, report, upstream
+from . import data, datasets, docs, imports, machine, report, upstream
 from .plan import FULL, GIB, QUICK, Implementation, Sizes
 from .runner import Interpreter, curl_path
 from .session import Session
@@ -26,6 +26,7 @@ BENCH_DIR = REPO / ".benchmarks"
 UPSTREAM_VENV = BENCH_DIR / "upstream-venv"
 DOCS_PAGE = REPO / "docs" / "performance.rst"
 OURS_ROOT = REPO / "packages"
+PARTS = ("imports", "io", "datasets")
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
@@ -40,6 +41,11 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         "--reps", type=int, help=f"repetitions (default {QUICK.reps} quick, {FULL.reps} full)"
     )
     parser.add_argument(
+        "--parts",
+        default=",".join(PARTS),
+        help=f"comma-separated parts to run, of {', '.join(PARTS)} (default: all)",
+    )
+    parser.add_argument(
         "--write-docs",
         action="store_true",
         help="rewrite docs/performance.rst in quick mode too (full mode always does)",
@@ -47,6 +53,10 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.reps is not None and args.reps < 1:
         parser.error("--reps must be at least 1")
+    args.parts = [part.strip() for part in args.parts.split(",") if part.strip()]
+    unknown = sorted(set(args.parts) - set(PARTS))
+    if unknown or not args.parts:
+        parser.error(f"--parts takes {', '.join(PARTS)}; got {args.parts}")
     return args
 
 
@@ -82,20 +92,33 @@ class AzuriteStartError(RuntimeError):
     """The rig could not start Azurite."""
 
 
+@dataclasses.dataclass
+class Measured:
+    """What the parts of one run measured; None for a part that was not run."""
+
+    azurite_version: str = ""
+    io: report.Results | None = None
+    datasets: datasets.Results | None = None
+    imports: list[tuple[str, ...]] | None = None
+
+
 def _measure(
+    parts: list[str],
     sizes: Sizes,
     interpreters: dict[Implementation, Interpreter],
     curl: str | None,
     quick: bool,
-) -> tuple[report.Results, str]:
-    """Start Azurite, upload the data, run every repetition; always stop Azurite.
-
-    Returns the results and the Azurite version.
-    """
+) -> Measured:
+    """Start Azurite, upload the data, run every repetition; always stop Azurite."""
+    measured = Measured()
+    if "imports" in parts:
+        measured.imports = imports.measure(interpreters, reps=3 if quick else 7)
+    if "io" not in parts and "datasets" not in parts:
+        return measured
     sys.path.insert(0, str(REPO / "tools"))
     import azurite
 
-    version = azurite.installed_version() or azurite.pinned_version()
+    measured.azurite_version = azurite.installed_version() or azurite.pinned_version()
     workdir = Path(tempfile.mkdtemp(prefix="run-", dir=BENCH_DIR))
     try:
         instance = azurite.start()
@@ -103,60 +126,103 @@ def _measure(
         shutil.rmtree(workdir, ignore_errors=True)
         raise AzuriteStartError(str(exc)) from exc
     store: data.Store | None = None
+    container: datasets.DataContainer | None = None
+    timeout = 300.0 if quick else 900.0
     try:
-        store = data.Store(
-            instance.connection_string,
-            instance.account_name,
-            instance.account_key,
-            instance.blob_endpoint,
-        )
-        print(f"Azurite {version} at {instance.blob_endpoint}; preparing data ...", flush=True)
-        prepare_started = time.monotonic()
-        prepared = data.prepare(store, sizes, workdir)
-        print(f"Data ready in {time.monotonic() - prepare_started:.0f} s.", flush=True)
-        session = Session(
-            sizes=sizes,
-            store=store,
-            prepared=prepared,
-            interpreters=interpreters,
-            curl=curl,
-            timeout=300.0 if quick else 900.0,
-        )
-        return session.run(), version
+        print(f"Azurite {measured.azurite_version} at {instance.blob_endpoint}.", flush=True)
+        if "io" in parts:
+            store = data.Store(
+                instance.connection_string,
+                instance.account_name,
+                instance.account_key,
+                instance.blob_endpoint,
+            )
+            prepare_started = time.monotonic()
+            prepared = data.prepare(store, sizes, workdir)
+            print(f"Checkpoint data ready in {time.monotonic() - prepare_started:.0f} s.")
+            session = Session(
+                sizes=sizes,
+                store=store,
+                prepared=prepared,
+                interpreters=interpreters,
+                curl=curl,
+                timeout=timeout,
+            )
+            measured.io = session.run()
+        if "datasets" in parts:
+            dataset_sizes = datasets.QUICK if quick else datasets.FULL
+            container = datasets.DataContainer(
+                instance.connection_string,
+                instance.account_name,
+                instance.account_key,
+                instance.blob_endpoint,
+            )
+            prepare_started = time.monotonic()
+            container.fill(dataset_sizes.blobs)
+            print(
+                f"{dataset_sizes.blobs:,} dataset blobs ready in "
+                f"{time.monotonic() - prepare_started:.0f} s.",
+                flush=True,
+            )
+            measured.datasets = datasets.run(container, interpreters, dataset_sizes, timeout)
+        return measured
     finally:
         if store is not None:
             store.close()
+        if container is not None:
+            container.close()
         instance.stop()
         shutil.rmtree(workdir, ignore_errors=True)
 
 
 def _write_docs(
-    rows: list[report.Row],
-    notes: list[str],
-    results: report.Results,
+    measured: Measured,
+    sizes: Sizes,
     elapsed: float,
     found: dict[str, str],
     torch_version: str,
-    azurite_version: str,
     curl: str | None,
 ) -> None:
-    """Rewrite ``docs/performance.rst`` with this run's table."""
+    """Rewrite ``docs/performance.rst`` with this run's tables."""
+    assert measured.io is not None
+    rows = report.build_rows(measured.io, sizes)
+    notes = report.notes(rows, sizes, measured.io, machine.busy_warning(measured.io.loads))
     upstream_text = f"azstoragetorch {found['azstoragetorch']} with torch {found['torch']}"
     page = docs.render(
         date=datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"),
         summary=f"The whole run, Azurite start included, took {elapsed / 60:.1f} minutes.",
         machine=machine.describe(
             torch_version=torch_version,
-            azurite_version=azurite_version,
+            azurite_version=measured.azurite_version,
             upstream=upstream_text,
             curl=curl,
-            load=machine.load_summary(results.loads),
+            load=machine.load_summary(measured.io.loads),
         ),
-        table=report.render_rst(rows, results.curl_missing),
+        table=report.render_rst(rows, measured.io.curl_missing),
         notes=notes,
+        sections=_sections(measured, rst=True),
     )
     docs.write(DOCS_PAGE, page)
     print(f"Wrote {DOCS_PAGE.relative_to(REPO)}.")
+
+
+def _sections(measured: Measured, *, rst: bool) -> list[tuple[str, str, list[str]]]:
+    """The tables after the checkpoint one: datasets, then import cost."""
+    render = report.table_rst if rst else report.table_text
+    found = []
+    if measured.datasets is not None:
+        found.append((
+            "Datasets",
+            render(datasets.HEADER, datasets.rows(measured.datasets)),
+            datasets.notes(measured.datasets),
+        ))  # fmt: skip
+    if measured.imports is not None:
+        found.append((
+            "Import cost",
+            render(imports.HEADER, measured.imports),
+            ["Each import runs in a new isolated interpreter (python -I)."],
+        ))  # fmt: skip
+    return found
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -186,27 +252,35 @@ def main(argv: list[str] | None = None) -> int:
     }
 
     try:
-        results, azurite_version = _measure(sizes, interpreters, curl, args.quick)
+        measured = _measure(args.parts, sizes, interpreters, curl, args.quick)
     except AzuriteStartError as exc:
         print(f"error: Azurite did not start: {exc}", file=sys.stderr)
         return 2
 
-    rows = report.build_rows(results, sizes)
-    busy = machine.busy_warning(results.loads)
-    notes = report.notes(rows, sizes, results, busy)
     elapsed = time.monotonic() - started
-    print()
-    print(report.render_text(rows, results.curl_missing))
-    print()
-    for note in notes:
-        print(f"* {note}")
+    failures: list[str] = []
+    if measured.io is not None:
+        rows = report.build_rows(measured.io, sizes)
+        busy = machine.busy_warning(measured.io.loads)
+        print("\nCheckpoints (BlobIO)\n")
+        print(report.render_text(rows, measured.io.curl_missing))
+        print()
+        for note in report.notes(rows, sizes, measured.io, busy):
+            print(f"* {note}")
+        failures.extend(measured.io.failures)
+    for title, table, notes in _sections(measured, rst=False):
+        print(f"\n{title}\n\n{table}\n")
+        for note in notes:
+            print(f"* {note}")
+    if measured.datasets is not None:
+        failures.extend(measured.datasets.failures)
     print(f"* Wall time {elapsed / 60:.1f} min.")
-    for failure in results.failures:
+    for failure in failures:
         print(f"\nFAILED {failure}", file=sys.stderr)
 
-    if not args.quick or args.write_docs:
-        _write_docs(rows, notes, results, elapsed, found, torch_version, azurite_version, curl)
-    return 1 if results.failures else 0
+    if (not args.quick or args.write_docs) and set(args.parts) == set(PARTS):
+        _write_docs(measured, sizes, elapsed, found, torch_version, curl)
+    return 1 if failures else 0
 
 
 if __name__ == "__main__":

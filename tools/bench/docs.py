@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 _PAGE = """\
@@ -11,9 +12,13 @@ _PAGE = """\
 Performance
 ===========
 
-How fast :class:`~azstoragetorch.io.BlobIO` moves checkpoints, compared with the
-upstream ``azstoragetorch`` 0.2.0 release from PyPI and with ``curl`` moving the same
-bytes. Run the comparison yourself with::
+How fast :class:`~azstoragetorch.io.BlobIO` moves checkpoints and the datasets
+deliver samples, compared with the upstream ``azstoragetorch`` 0.2.0 release from PyPI
+and with the limits of the same storage: ``curl`` moving the same bytes, raw
+keep-alive GETs of the same blobs, and ``ContainerClient.list_blobs``; and what
+``import azstoragetorch.io`` costs. Run the comparison yourself with:
+
+.. code-block:: console
 
     python3 tools/dev.py hatch run bench            # full mode, rewrites this page
     python3 tools/dev.py hatch run bench --quick    # a quarter of the sizes, prints only
@@ -50,6 +55,12 @@ How it is measured
   numbers say as much about the emulator and the machine as about the library; the
   ratios, measured side by side, are the point. Against Azure Storage, throughput is
   bounded by the network instead.
+* The datasets are read through a ``DataLoader`` (``batch_size=64``, 0 or 2 worker
+  processes) over a container of 16 KiB blobs, with every sample's size checked.
+  Their CPU column is the client's user and system time per sample, DataLoader
+  workers included.
+* Import cost is ``import azstoragetorch.io`` timed inside a fresh isolated
+  interpreter, several times.
 
 Results
 -------
@@ -61,20 +72,35 @@ Results
 {table}
 
 {notes}
-"""
+{sections}"""
 
 
 def render(
-    *, date: str, summary: str, machine: list[tuple[str, str]], table: str, notes: list[str]
+    *,
+    date: str,
+    summary: str,
+    machine: list[tuple[str, str]],
+    table: str,
+    notes: list[str],
+    sections: Sequence[tuple[str, str, list[str]]] = (),
 ) -> str:
-    """The whole page."""
+    """The whole page; ``sections`` are further (title, RST table, notes) after the first."""
     machine_lines = "\n".join(f"* {label}: {value}" for label, value in machine)
+    extra = "".join(
+        f"\n{title}\n{'-' * len(title)}\n\n{body}\n\n" + _bullets(section_notes) + "\n"
+        for title, body, section_notes in sections
+    )
     return _PAGE.format(
         summary=f"Measured on {date}. {summary}",
         machine=machine_lines,
         table=table,
-        notes="\n".join(f"* {escape(note)}" for note in notes),
+        notes=_bullets(notes),
+        sections=extra,
     )
+
+
+def _bullets(notes: list[str]) -> str:
+    return "\n".join(f"* {escape(note)}" for note in notes)
 
 
 def escape(text: str) -> str:

@@ -191,8 +191,18 @@ def _ratio_text(ours: Summary | None, reference: Summary | None) -> str:
 
 def render_text(rows: list[Row], curl_missing: bool) -> str:
     """A Markdown pipe table, padded so it also reads well in a terminal."""
-    table = [HEADER, *(row.cells(curl_missing) for row in rows)]
-    widths = [max(len(line[i]) for line in table) for i in range(len(HEADER))]
+    return table_text(HEADER, [row.cells(curl_missing) for row in rows])
+
+
+def render_rst(rows: list[Row], curl_missing: bool) -> str:
+    """The table as an RST ``list-table``."""
+    return table_rst(HEADER, [row.cells(curl_missing) for row in rows])
+
+
+def table_text(header: tuple[str, ...], cells: list[tuple[str, ...]]) -> str:
+    """Any table as a padded Markdown pipe table."""
+    table = [header, *cells]
+    widths = [max(len(line[i]) for line in table) for i in range(len(header))]
     lines = [
         "| " + " | ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)) + " |"
         for line in table
@@ -201,10 +211,10 @@ def render_text(rows: list[Row], curl_missing: bool) -> str:
     return "\n".join(lines)
 
 
-def render_rst(rows: list[Row], curl_missing: bool) -> str:
-    """The table as an RST ``list-table``."""
+def table_rst(header: tuple[str, ...], cells: list[tuple[str, ...]]) -> str:
+    """Any table as an RST ``list-table``."""
     lines = [".. list-table::", "   :header-rows: 1", ""]
-    for line in [HEADER, *(row.cells(curl_missing) for row in rows)]:
+    for line in [header, *cells]:
         for index, cell in enumerate(line):
             lines.append(f"   {'* -' if index == 0 else '  -'} {cell}")
     return "\n".join(lines)
@@ -225,6 +235,15 @@ def notes(rows: list[Row], sizes: Sizes, results: Results, busy: str | None = No
             )
     if busy:
         found.append(busy)
+    for row in rows:
+        for verdict in row.verdicts:
+            bound = _limit_bound(row, verdict)
+            if bound is not None:
+                found.append(
+                    f"'{row.label}': {verdict.target.describe()} is out of reach of a single "
+                    f"stream here: curl {row.scenario.limit} itself is only {bound:.2f}x upstream "
+                    "on this machine."
+                )
     met = sum(1 for row in rows for v in row.verdicts if v.met)
     missed = sum(1 for row in rows for v in row.verdicts if v.met is False)
     unknown = sum(1 for row in rows for v in row.verdicts if v.met is None)
@@ -235,3 +254,13 @@ def notes(rows: list[Row], sizes: Sizes, results: Results, busy: str | None = No
         last = failure.strip().splitlines()[-1]
         found.append(f"FAILED: {failure.splitlines()[0]} ... {last}"[:300])
     return found
+
+
+def _limit_bound(row: Row, verdict: Verdict) -> float | None:
+    """The curl limit over upstream, when it is below a missed upstream target's factor."""
+    if verdict.target.kind != "upstream" or verdict.met is not False:
+        return None
+    if row.limit is None or row.upstream is None:
+        return None
+    bound = row.limit.median / row.upstream.median
+    return bound if bound < verdict.target.factor else None

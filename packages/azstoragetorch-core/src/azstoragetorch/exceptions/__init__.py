@@ -3,7 +3,9 @@
 Every exception the library raises on its own account derives from
 :class:`AZStorageTorchError`. Failures reported by the storage service are
 translated in one place into the :class:`BlobServiceError` family, which also
-derives from the built-in and azure-core types users already catch::
+derives from the built-in and azure-core types users already catch:
+
+.. code-block:: text
 
     Exception
      +-- AZStorageTorchError

@@ -8,7 +8,7 @@ import os
 import warnings
 from collections.abc import Iterator
 from types import TracebackType
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, BinaryIO, Literal
 
 from typing_extensions import Buffer
 
@@ -23,8 +23,18 @@ __all__ = ["BlobIO"]
 
 _MODES = ("rb", "wb")
 
+if TYPE_CHECKING:
+    # Type checkers see a BinaryIO, so BlobIO is accepted wherever IO[bytes] is
+    # (torch.save, torch.load, PIL.Image.open, zipfile, ...). At run time the base is
+    # io.IOBase alone: typing.BinaryIO's stub methods must never shadow real ones.
+    class _BinaryFile(io.IOBase, BinaryIO):
+        pass
 
-class BlobIO(io.IOBase):
+else:
+    _BinaryFile = io.IOBase
+
+
+class BlobIO(_BinaryFile):
     """A file-like object that reads or writes one blob in Azure Blob Storage.
 
     Pass it to :func:`torch.save` or :func:`torch.load`::
@@ -32,11 +42,12 @@ class BlobIO(io.IOBase):
         import torch
         from azstoragetorch.io import BlobIO
 
+        model = torch.nn.Linear(4, 2)
         url = "https://<account>.blob.core.windows.net/<container>/model.pt"
         with BlobIO(url, "wb") as f:
             torch.save(model.state_dict(), f)
         with BlobIO(url, "rb") as f:
-            model.load_state_dict(torch.load(f))
+            model.load_state_dict(torch.load(f, weights_only=True))
 
     **Reading** (``"rb"``) reads one version of the blob: the first request records
     its ETag and every later request is conditional on it, so if the blob is replaced
@@ -112,6 +123,16 @@ class BlobIO(io.IOBase):
         url = self._url.url if hasattr(self, "_url") else "?"
         state = " closed" if self.closed else ""
         return f"<BlobIO {url} mode={getattr(self, '_mode', '?')!r}{state}>"
+
+    @property
+    def name(self) -> str:
+        """The blob's URL without its query string (so never a SAS token)."""
+        return self._url.url
+
+    @property
+    def mode(self) -> str:
+        """``"rb"`` or ``"wb"``, as opened."""
+        return self._mode
 
     # -- capabilities -------------------------------------------------------------
 

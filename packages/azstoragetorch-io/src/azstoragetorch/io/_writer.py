@@ -1,11 +1,11 @@
 """Writing a blob so that it appears whole or not at all.
 
-Written data is copied once, into block-sized buffers. Data that fits in one block
-when the writer is closed goes up in a single Put Blob. Larger data is staged as
-blocks uploaded in parallel while the caller keeps writing, and committed by one
-Put Block List at close. Nothing is visible until that commit, so a failed or
-abandoned writer leaves any existing blob untouched. Every request carries a
-Content-MD5 that the service checks.
+Written data is copied once, into buffers that grow up to the block size. Data
+that fits in one block when the writer is closed goes up in a single Put Blob.
+Larger data is staged as blocks uploaded in parallel while the caller keeps
+writing, and committed by one Put Block List at close. Nothing is visible until
+that commit, so a failed or abandoned writer leaves any existing blob untouched.
+Every request carries a Content-MD5 that the service checks.
 """
 
 from __future__ import annotations
@@ -80,10 +80,12 @@ class BlobWriter:
         while offset < len(data):
             if self._block is None:
                 self._acquire_buffer()
-                self._block = bytearray(block_size)
+                # Grown as data arrives, never allocated at full block size: a
+                # small blob costs its own size, not a zero-filled 64 MiB.
+                self._block = bytearray()
                 self._filled = 0
             count = min(len(data) - offset, block_size - self._filled)
-            self._block[self._filled : self._filled + count] = data[offset : offset + count]
+            self._block += data[offset : offset + count]
             self._filled += count
             offset += count
             self.written += count

@@ -1,0 +1,94 @@
+"""Run one timed repetition of a dataset scenario; executed as a script in a fresh process.
+
+Started like ``worker.py`` (``python -I tools/bench/dataset_worker.py '<json spec>'``)
+with the interpreter of the implementation under test. It imports the standard
+library, torch and ``azstoragetorch.datasets`` only, and prints one JSON object on
+its last stdout line.
+
+Scenarios:
+
+``list``
+    Time ``BlobDataset.from_container_url(url)``, which lists the container.
+``map`` / ``iterable``
+    Build the dataset (not timed), then time a ``DataLoader`` with ``workers``
+    worker processes and ``batch_size`` over the first ``samples`` samples, checking
+    every sample's size. CPU time covers this process and its worker processes.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import resource
+import sys
+import time
+from typing import Any
+
+
+def _cpu_seconds() -> float:
+    total = 0.0
+    for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN):
+        usage = resource.getrusage(who)
+        total += usage.ru_utime + usage.ru_stime
+    return total
+
+
+def _list(spec: dict[str, Any]) -> dict[str, Any]:
+    from azstoragetorch.datasets import BlobDataset
+
+    started = time.perf_counter()
+    dataset = BlobDataset.from_container_url(spec["container_url"])
+    seconds = time.perf_counter() - started
+    if len(dataset) != spec["expected"]:
+        raise AssertionError(f"listed {len(dataset)} blobs, expected {spec['expected']}")
+    return {"samples": len(dataset), "seconds": seconds, "cpu_seconds": None}
+
+
+def _load(spec: dict[str, Any]) -> dict[str, Any]:
+    import torch.utils.data
+
+    from azstoragetorch.datasets import BlobDataset, IterableBlobDataset
+
+    wanted = int(spec["samples"])
+    if spec["scenario"] == "map":
+        dataset: Any = BlobDataset.from_container_url(spec["container_url"])
+        if wanted < len(dataset):
+            dataset = torch.utils.data.Subset(dataset, range(wanted))
+    else:
+        dataset = IterableBlobDataset.from_container_url(spec["container_url"])
+    loader = torch.utils.data.DataLoader(
+        dataset, batch_size=spec["batch_size"], num_workers=spec["workers"]
+    )
+    cpu_before = _cpu_seconds()
+    started = time.perf_counter()
+    seen = 0
+    iterator = iter(loader)
+    for batch in iterator:
+        for data in batch["data"]:
+            if len(data) != spec["blob_bytes"]:
+                raise AssertionError(f"a sample holds {len(data)} bytes")
+        seen += len(batch["data"])
+        if seen >= wanted:
+            break
+    seconds = time.perf_counter() - started
+    del iterator, loader  # ends the worker processes, so their CPU time is counted
+    gc.collect()
+    cpu = _cpu_seconds() - cpu_before
+    if seen < wanted:
+        raise AssertionError(f"the DataLoader gave {seen} samples, expected {wanted}")
+    return {"samples": seen, "seconds": seconds, "cpu_seconds": cpu}
+
+
+def main(argv: list[str]) -> int:
+    """Run the scenario described by the JSON in ``argv[1]``; print the result as JSON."""
+    spec = json.loads(argv[1])
+    import azstoragetorch.datasets
+
+    result = _list(spec) if spec["scenario"] == "list" else _load(spec)
+    result["module"] = azstoragetorch.datasets.__file__
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

@@ -1,0 +1,363 @@
+"""Benchmark of the datasets: ours against upstream 0.2.0 and raw GETs, same blobs.
+
+A container of small blobs (16 KiB each) is read through a ``DataLoader`` with
+``batch_size=64`` by both implementations, map-style and iterable, with 0 and 2
+workers, each repetition in a fresh process (``dataset_worker.py``). The limits are
+measured in this process on the same blobs: keep-alive GETs with ``http.client`` on
+one connection and on four, and ``ContainerClient.list_blobs`` for the listing.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import datetime
+import http.client
+import json
+import random
+import statistics
+import subprocess
+import time
+import urllib.parse
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from azure.storage.blob import (
+    BlobServiceClient,
+    ContainerClient,
+    ContainerSasPermissions,
+    generate_container_sas,
+)
+
+from .plan import IMPLEMENTATIONS, KIB, Implementation
+from .runner import Interpreter, RunFailed
+
+CONTAINER = "bench-datasets"
+BLOB_BYTES = 16 * KIB
+BATCH_SIZE = 64
+WORKER = str(Path(__file__).with_name("dataset_worker.py"))
+
+
+@dataclass(frozen=True)
+class DatasetSizes:
+    """How many blobs, how many samples each implementation reads, how many repetitions."""
+
+    blobs: int
+    samples_ours: int
+    samples_upstream: int
+    reps: int
+
+    def samples(self, who: Implementation) -> int:
+        """Samples read per repetition: upstream's per-sample cost makes it read fewer."""
+        return self.samples_ours if who == "ours" else self.samples_upstream
+
+
+QUICK = DatasetSizes(blobs=2_000, samples_ours=2_000, samples_upstream=1_000, reps=1)
+FULL = DatasetSizes(blobs=10_000, samples_ours=10_000, samples_upstream=2_000, reps=3)
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """One DataLoader configuration and its target ratio against upstream."""
+
+    kind: str  # "map" or "iterable"
+    workers: int
+    target: float
+
+    @property
+    def key(self) -> str:
+        """``map-0`` and the like."""
+        return f"{self.kind}-{self.workers}"
+
+    @property
+    def label(self) -> str:
+        """Row label."""
+        return f"{self.kind}, {self.workers} workers"
+
+
+SCENARIOS = (
+    Scenario("map", 0, 3.0),
+    Scenario("map", 2, 3.0),
+    Scenario("iterable", 0, 4.0),
+    Scenario("iterable", 2, 3.0),
+)
+LISTING_TARGET = 1.1  # ours at most 1.1x the SDK's list_blobs time
+
+
+@dataclass
+class Runs:
+    """Repetitions of one (scenario, who): rates (per second) and CPU per sample (s)."""
+
+    rates: list[float] = field(default_factory=list)
+    cpu_per_sample: list[float] = field(default_factory=list)
+
+    def text(self) -> str:
+        """``612 (598-640)`` or ``failed``."""
+        if not self.rates:
+            return "failed"
+        return f"{statistics.median(self.rates):.0f} ({min(self.rates):.0f}-{max(self.rates):.0f})"
+
+    def median(self) -> float | None:
+        """Median rate, None without a repetition."""
+        return statistics.median(self.rates) if self.rates else None
+
+    def cpu_text(self) -> str:
+        """Median client CPU per sample, in milliseconds."""
+        if not self.cpu_per_sample:
+            return "n/a"
+        return f"{statistics.median(self.cpu_per_sample) * 1000:.2f} ms"
+
+
+@dataclass
+class Results:
+    """Everything one run of this benchmark measured."""
+
+    sizes: DatasetSizes
+    runs: dict[tuple[str, str], Runs] = field(default_factory=dict)
+    failures: list[str] = field(default_factory=list)
+
+    def of(self, key: str, who: str) -> Runs:
+        """The repetitions of (key, who), created empty on first use."""
+        return self.runs.setdefault((key, who), Runs())
+
+
+class DataContainer:
+    """The container of small blobs, addressed by a container SAS."""
+
+    def __init__(self, connection_string: str, account: str, key: str, endpoint: str) -> None:
+        self._service = BlobServiceClient.from_connection_string(connection_string)
+        self.client = self._service.get_container_client(CONTAINER)
+        self.client.create_container()
+        permission = ContainerSasPermissions(read=True, list=True, write=True, create=True)
+        expiry = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(days=1)
+        self.sas = generate_container_sas(
+            account, CONTAINER, account_key=key, permission=permission, expiry=expiry
+        )
+        self.url = f"{endpoint}/{CONTAINER}"
+        self.names: list[str] = []
+
+    @property
+    def sas_url(self) -> str:
+        """The container URL with the SAS, as both implementations are given it."""
+        return f"{self.url}?{self.sas}"
+
+    def fill(self, count: int) -> None:
+        """Upload ``count`` blobs of random bytes, 16 at a time."""
+        generator = random.Random(7)
+        self.names = [f"samples/{i:06d}.bin" for i in range(count)]
+        bodies = [generator.randbytes(BLOB_BYTES) for _ in range(count)]
+        with concurrent.futures.ThreadPoolExecutor(16) as pool:
+            list(pool.map(self.client.upload_blob, self.names, bodies))
+
+    def close(self) -> None:
+        """Release the SDK's connections."""
+        self._service.close()
+
+
+def _raw_gets(container: DataContainer, names: list[str], connections: int) -> float:
+    """Blobs per second over keep-alive GETs with http.client, ``connections`` at once."""
+    parts = urllib.parse.urlsplit(container.url)
+    shares = [names[i::connections] for i in range(connections)]
+
+    def fetch(share: list[str]) -> None:
+        connection = http.client.HTTPConnection(parts.netloc, timeout=60)
+        try:
+            for name in share:
+                connection.request("GET", f"{parts.path}/{name}?{container.sas}")
+                response = connection.getresponse()
+                body = response.read()
+                if response.status != 200 or len(body) != BLOB_BYTES:
+                    raise RunFailed(f"raw GET of {name}: HTTP {response.status}")
+        finally:
+            connection.close()
+
+    started = time.perf_counter()
+    with concurrent.futures.ThreadPoolExecutor(connections) as pool:
+        list(pool.map(fetch, shares))
+    return len(names) / (time.perf_counter() - started)
+
+
+def _sdk_listing_seconds(container: DataContainer) -> float:
+    started = time.perf_counter()
+    with ContainerClient.from_container_url(container.sas_url) as client:
+        count = sum(1 for _ in client.list_blobs())
+    if count != len(container.names):
+        raise RunFailed(f"list_blobs returned {count} blobs, expected {len(container.names)}")
+    return time.perf_counter() - started
+
+
+def _run_worker(
+    interpreter: Interpreter, spec: dict[str, object], timeout: float
+) -> dict[str, Any]:
+    command = [str(interpreter.python), "-I", WORKER, json.dumps(spec)]
+    try:
+        done = subprocess.run(
+            command, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise RunFailed(f"timed out after {exc.timeout:.0f} s") from exc
+    if done.returncode != 0:
+        raise RunFailed(f"exit code {done.returncode}:\n{done.stderr[-2500:]}")
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    module = Path(result["module"]).resolve()
+    if not module.is_relative_to(interpreter.package_root.resolve()):
+        raise RunFailed(f"{interpreter.implementation} imported its datasets from {module}")
+    return result
+
+
+def run(
+    container: DataContainer,
+    interpreters: dict[Implementation, Interpreter],
+    sizes: DatasetSizes,
+    timeout: float,
+) -> Results:
+    """Every repetition: the limits, the listing, then each DataLoader scenario."""
+    results = Results(sizes)
+    sample = container.names[: min(len(container.names), 2_000)]
+    for rep in range(1, sizes.reps + 1):
+        tag = f"[{rep}/{sizes.reps}]"
+        for connections in (1, 4):
+            rate = _raw_gets(container, sample, connections)
+            results.of(f"raw-{connections}", "limit").rates.append(rate)
+            print(f"{tag} {f'raw GET, {connections} connection(s)':<30} {'':<8} {rate:8.0f} /s")
+        seconds = _sdk_listing_seconds(container)
+        results.of("list", "sdk").rates.append(seconds)
+        print(f"{tag} {'list_blobs (SDK)':<30} {'':<8} {seconds:8.2f} s", flush=True)
+        order = IMPLEMENTATIONS if rep % 2 else tuple(reversed(IMPLEMENTATIONS))
+        for who in order:
+            spec: dict[str, object] = {
+                "scenario": "list",
+                "container_url": container.sas_url,
+                "expected": sizes.blobs,
+            }
+            result = _attempt(results, tag, "BlobDataset listing", interpreters[who], spec, timeout)
+            if result is not None:
+                results.of("list", who).rates.append(float(result["seconds"]))
+                print(f"{tag} {'BlobDataset listing':<30} {who:<8} {result['seconds']:8.2f} s")
+        for scenario in SCENARIOS:
+            for who in order:
+                spec = {
+                    "scenario": scenario.kind,
+                    "container_url": container.sas_url,
+                    "workers": scenario.workers,
+                    "batch_size": BATCH_SIZE,
+                    "samples": sizes.samples(who),
+                    "blob_bytes": BLOB_BYTES,
+                }
+                result = _attempt(results, tag, scenario.label, interpreters[who], spec, timeout)
+                if result is None:
+                    continue
+                runs = results.of(scenario.key, who)
+                runs.rates.append(result["samples"] / result["seconds"])
+                runs.cpu_per_sample.append(result["cpu_seconds"] / result["samples"])
+                print(
+                    f"{tag} {scenario.label:<30} {who:<8} {runs.rates[-1]:8.0f} samples/s"
+                    f"  {runs.cpu_per_sample[-1] * 1000:.2f} ms CPU/sample",
+                    flush=True,
+                )
+    return results
+
+
+def _attempt(
+    results: Results,
+    tag: str,
+    label: str,
+    interpreter: Interpreter,
+    spec: dict[str, object],
+    timeout: float,
+) -> dict[str, Any] | None:
+    """Run one repetition; on failure record it and return None."""
+    try:
+        return _run_worker(interpreter, spec, timeout)
+    except RunFailed as exc:
+        who = interpreter.implementation
+        results.failures.append(f"{label}, {who}: {exc}")
+        print(f"{tag} {label:<30} {who:<8} FAILED: {str(exc).splitlines()[-1]}", flush=True)
+        return None
+
+
+HEADER = (
+    "scenario",
+    "ours median (min-max)",
+    "upstream median (min-max)",
+    "limit",
+    "ours/upstream",
+    "target",
+    "client CPU per sample (ours, upstream)",
+)
+
+
+def rows(results: Results) -> list[tuple[str, ...]]:
+    """The table: the listing, then each DataLoader scenario (samples/s)."""
+    sizes = results.sizes
+    table: list[tuple[str, ...]] = []
+    sdk = results.of("list", "sdk")
+    ours, upstream = results.of("list", "ours"), results.of("list", "upstream")
+    ratio = _ratio(sdk.median(), ours.median())  # time ratio: lower is better
+    table.append((
+        f"listing {sizes.blobs:,} blobs (seconds)",
+        _seconds(ours), _seconds(upstream), f"list_blobs {_seconds(sdk)}",
+        _ratio_text(upstream.median(), ours.median()),
+        _verdict(f"<={LISTING_TARGET:g}x list_blobs time",
+                 None if ratio is None else 1 / ratio, LISTING_TARGET.__ge__),
+        "n/a",
+    ))  # fmt: skip
+    one, four = results.of("raw-1", "limit"), results.of("raw-4", "limit")
+    for scenario in SCENARIOS:
+        ours, upstream = results.of(scenario.key, "ours"), results.of(scenario.key, "upstream")
+        value = _ratio(ours.median(), upstream.median())
+        table.append((
+            f"{scenario.label} (samples/s)",
+            ours.text(),
+            upstream.text() + (
+                f" [{sizes.samples_upstream:,} samples]"
+                if sizes.samples_upstream != sizes.samples_ours else ""
+            ),
+            f"raw GET {one.text()} (1 conn), {four.text()} (4 conn)",
+            _ratio_text(ours.median(), upstream.median()),
+            _verdict(f">={scenario.target:g}x upstream", value, scenario.target.__le__),
+            f"{ours.cpu_text()}, {upstream.cpu_text()}",
+        ))  # fmt: skip
+    return table
+
+
+def _seconds(runs: Runs) -> str:
+    if not runs.rates:
+        return "failed"
+    return f"{statistics.median(runs.rates):.2f} s ({min(runs.rates):.2f}-{max(runs.rates):.2f})"
+
+
+def _ratio(a: float | None, b: float | None) -> float | None:
+    return None if a is None or b is None or b == 0 else a / b
+
+
+def _ratio_text(a: float | None, b: float | None) -> str:
+    value = _ratio(a, b)
+    return "n/a" if value is None else f"{value:.2f}x"
+
+
+def _verdict(name: str, value: float | None, met: Callable[[float], bool]) -> str:
+    if value is None:
+        return f"{name}: n/a"
+    return f"{name}: {'met' if met(value) else 'missed'} ({value:.2f}x)"
+
+
+def notes(results: Results) -> list[str]:
+    """Sentences for under the table."""
+    sizes = results.sizes
+    found = [
+        f"{sizes.blobs:,} blobs of {BLOB_BYTES // KIB} KiB, DataLoader batch_size "
+        f"{BATCH_SIZE}; ours reads {sizes.samples_ours:,} samples per repetition, upstream "
+        f"{sizes.samples_upstream:,}; {sizes.reps} repetition(s), each in a fresh process.",
+        "Client CPU per sample counts the main process and its DataLoader workers "
+        "(user + system time) over the timed loop.",
+        "The raw GET limit reads 2,000 of the blobs with http.client keep-alive "
+        "connections in this process (no pipeline, no checks); listing rows are seconds, "
+        "lower is better, and their ratio is upstream's time over ours.",
+    ]
+    met = sum(1 for row in rows(results) if ": met" in row[5])
+    missed = sum(1 for row in rows(results) if ": missed" in row[5])
+    found.append(f"Dataset targets: {met} met, {missed} missed.")
+    found.extend(f"FAILED: {failure}"[:300] for failure in results.failures)
+    return found
