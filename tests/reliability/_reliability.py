@@ -19,7 +19,20 @@ FAST = ClientOptions(
 STALL_S = 5.0
 # Every fault must end within this, whatever it is: retries exhausted or recovered.
 BOUND_S = 20.0
+# Setting it (to a number of seconds) opts in to the soak test.
+SOAK_ENV = "AZSTORAGETORCH_SOAK_SECONDS"
 
 
 def sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+def name_and_data(blob):  # type: ignore[no-untyped-def]
+    """A transform that DataLoader workers import by name: the blob's name and bytes."""
+    with blob.reader() as f:
+        return blob.blob_name, f.read()
+
+
+def name_and_size(blob):  # type: ignore[no-untyped-def]
+    """A transform that reads nothing: the blob's name and its size from the listing."""
+    return blob.blob_name, blob.size
