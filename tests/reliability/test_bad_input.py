@@ -6,6 +6,8 @@ from __future__ import annotations
 import datetime
 import io
 import os
+import pathlib
+import re
 import types
 import urllib.parse
 
@@ -452,7 +454,7 @@ ROWS = [
             (
                 f"{cls.__name__}-blob-urls-path",
                 lambda c, cls=cls: cls.from_blob_urls(
-                    [c.blob, c.blob, __import__("pathlib").Path("/x")], credential=c.key
+                    [c.blob, c.blob, pathlib.Path("/x")], credential=c.key
                 ),
                 TypeError,
                 r"blob_urls\[2\] is a PosixPath",
@@ -513,7 +515,13 @@ ROWS = [
         "map-index-out-of-range",
         lambda c: BlobDataset.from_container_url(c.url, credential=c.key)[5],
         IndexError,
-        "index",
+        "index out of range",
+    ),
+    (
+        "map-index-str",
+        lambda c: BlobDataset.from_container_url(c.url, credential=c.key)["0"],
+        TypeError,
+        "indices must be integers or slices, not str",
     ),
     (
         "blob-reader-of-deleted-blob",
@@ -558,15 +566,9 @@ def test_bad_input_raises_a_clear_error_and_commits_nothing(ctx, action, excepti
     with pytest.raises(exception) as caught:
         action(ctx)
     text = str(caught.value)
-    assert re_search(message, text), f"message {text!r} does not match {message!r}"
+    assert re.search(message, text, re.DOTALL), f"message {text!r} does not match {message!r}"
     after = {b.name for b in ctx.client.list_blobs()}
     assert after <= before, f"committed: {after - before}"
-
-
-def re_search(pattern: str, text: str) -> bool:
-    import re
-
-    return re.search(pattern, text, re.DOTALL) is not None
 
 
 # Blob names with every special character must round trip: written, listed, read.
