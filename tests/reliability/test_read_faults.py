@@ -30,9 +30,11 @@ DATA = random_bytes(256 * KIB, seed=61) + b"".join(b"line %d\n" % i for i in ran
 # reader and learns the ETag) and the third (a later window or part).
 TRANSIENT = {
     "500": Respond(500),
+    "500-retry-after": Respond(500, retry_after="1"),
     "503": Respond(503),
     "503-retry-after": Respond(503, retry_after="1"),
     "429": Respond(429),
+    "429-retry-after": Respond(429, retry_after="1"),
     "reset-before-response": Reset(),
     "reset-mid-body": ResetMidBody(after=5000),
     "truncated-body": Truncate(after=7000),
@@ -156,7 +158,8 @@ def test_torch_load_of_a_checkpoint_overwritten_mid_read_raises_blob_modified_er
             torch.load(f, weights_only=True)
 
 
-PERSISTENT = {name: fault for name, fault in TRANSIENT.items() if name != "503-retry-after"}
+# Without Retry-After: with it, each test would wait a second per attempt.
+PERSISTENT = {name: fault for name, fault in TRANSIENT.items() if "retry-after" not in name}
 
 
 @pytest.mark.parametrize("when", ["opening", "mid-read"])

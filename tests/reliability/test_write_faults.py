@@ -31,9 +31,11 @@ TARGETS = {
 }
 TRANSIENT = {
     "500": Respond(500),
+    "500-retry-after": Respond(500, retry_after="1"),
     "503": Respond(503),
     "503-retry-after": Respond(503, retry_after="1"),
     "429": Respond(429),
+    "429-retry-after": Respond(429, retry_after="1"),
     "reset-before-response": Reset(),
     "response-lost": LoseResponse(),
     "stall-before-response": Stall(STALL_S),
