@@ -21,7 +21,7 @@ import torch
 from _azurite_credentials import StaticTokenCredential
 from _fault_proxy import Before, Reset, Respond, Stall, Truncate
 from _reliability import FAST, STALL_S
-from azure.core.credentials import AzureNamedKeyCredential
+from azure.core.credentials import AzureNamedKeyCredential, AzureSasCredential
 from azure.storage.blob import (
     BlobServiceClient,
     ContainerSasPermissions,
@@ -171,6 +171,13 @@ def test_a_sas_never_shows_on_success_or_failure_paths(azurite, container, proxy
     url = f"{base}?{sas}"
     exercise_blob_io(evidence, url)
     exercise_datasets(evidence, f"{container.url}?{sas}", [url])
+    # The same SAS as a credential object rather than in the URL.
+    as_credential = AzureSasCredential(sas)
+    exercise_blob_io(evidence, base, credential=as_credential)
+    exercise_datasets(evidence, container.url, [base], credential=as_credential)
+    evidence.expect_failure(
+        lambda: BlobIO(f"{container.url}/missing", "rb", credential=as_credential)
+    )
 
     # Refusals: no such blob or container, a SAS without write permission.
     evidence.expect_failure(lambda: BlobIO(f"{container.url}/missing?{sas}", "rb"))
