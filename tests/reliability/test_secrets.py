@@ -13,11 +13,13 @@ import datetime
 import logging
 import traceback
 import urllib.parse
+import warnings
 from collections.abc import Callable, Iterator
 
 import azurite as azurite_rig
 import pytest
 import torch
+import torch.distributed.checkpoint as dcp
 from _azurite_credentials import StaticTokenCredential
 from _fault_proxy import Before, Reset, Respond, Stall, Truncate
 from _reliability import FAST, STALL_S
@@ -27,11 +29,13 @@ from azure.storage.blob import (
     ContainerSasPermissions,
     generate_container_sas,
 )
+from torch.distributed.checkpoint.api import CheckpointException
 
 from azstoragetorch.datasets import BlobDataset, IterableBlobDataset
 from azstoragetorch.io import BlobIO
 from azstoragetorch.io._reader import ReadOptions
 from azstoragetorch.io._writer import WriteOptions
+from azstoragetorch.io.dcp import BlobStorageReader, BlobStorageWriter
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -150,6 +154,30 @@ def exercise_datasets(
     evidence.objects(blob, blob.url)
 
 
+def exercise_dcp(evidence: Evidence, location: str, missing: str) -> None:
+    """A distributed checkpoint saved and loaded in one process, then refusals."""
+    state = {"w": torch.arange(1000.0), "step": 3}
+    writer, reader = BlobStorageWriter(location), BlobStorageReader(location)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "torch.distributed is disabled")
+        dcp.save(state, storage_writer=writer)
+        loaded = {"w": torch.zeros(1000), "step": 0}
+        dcp.load(loaded, storage_reader=reader)
+        assert torch.equal(loaded["w"], state["w"])
+        assert loaded["step"] == 3
+        # A second save without overwrite=True, and a load where nothing was saved.
+        # DCP raises CheckpointException, a BaseException, so Exception misses it.
+        for refused in (
+            lambda: dcp.save(state, storage_writer=BlobStorageWriter(location)),
+            lambda: dcp.load(loaded, storage_reader=BlobStorageReader(missing)),
+        ):
+            with pytest.raises(CheckpointException) as caught:
+                refused()
+            evidence.exception(caught.value)
+    evidence.expect_failure(BlobStorageReader(missing).read_metadata)
+    evidence.objects(writer, reader, writer.checkpoint_id, reader.checkpoint_id)
+
+
 def container_sas(azurite, container, **permissions: bool) -> str:  # type: ignore[no-untyped-def]
     return generate_container_sas(
         azurite.account_name,
@@ -178,6 +206,7 @@ def test_a_sas_never_shows_on_success_or_failure_paths(azurite, container, proxy
     evidence.expect_failure(
         lambda: BlobIO(f"{container.url}/missing", "rb", credential=as_credential)
     )
+    exercise_dcp(evidence, f"{container.url}/ckpt?{sas}", f"{container.url}/none?{sas}")
 
     # Refusals: no such blob or container, a SAS without write permission.
     evidence.expect_failure(lambda: BlobIO(f"{container.url}/missing?{sas}", "rb"))
