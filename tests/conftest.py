@@ -10,4 +10,4 @@ for _folder in (_ROOT / "tests", _ROOT / "tools"):
     if str(_folder) not in sys.path:
         sys.path.insert(0, str(_folder))
 
-pytest_plugins = ["_azurite_plugin", "_recording", "_fixtures"]
+pytest_plugins = ["_azurite_plugin", "_recording", "_fixtures", "_many_blobs"]

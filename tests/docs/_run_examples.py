@@ -1,6 +1,8 @@
 """Runs one page's examples in order, in one namespace, as a reader would.
 
-Reads JSON from stdin: ``{"page": str, "examples": [{"line": int, "code": str}]}``.
+Reads JSON, from the file named by its argument or else from stdin:
+``{"page": str, "examples": [{"line": int, "code": str}]}``. Started by torchrun, every
+rank runs the page.
 Prints ``ran N examples`` and exits 0, or prints the failing example and its
 traceback and exits 1.
 """
@@ -11,7 +13,11 @@ import traceback
 
 
 def main() -> int:
-    job = json.load(sys.stdin)
+    if len(sys.argv) > 1:
+        with open(sys.argv[1]) as source:
+            job = json.load(source)
+    else:
+        job = json.load(sys.stdin)
     namespace = {"__name__": "__main__"}
     for example in job["examples"]:
         try:

@@ -35,6 +35,7 @@ from PIL import Image
 import azstoragetorch.datasets
 import azstoragetorch.exceptions
 import azstoragetorch.io
+import azstoragetorch.io.dcp as dcp
 
 pytestmark = [pytest.mark.azurite, pytest.mark.slow]
 
@@ -51,7 +52,15 @@ SEEDED = (
 )
 # Pages whose examples authorise with the default credential: it must have asked
 # the identity endpoint for a token, or the page did not test what it shows.
-USES_DEFAULT_CREDENTIAL = {"README.md", "docs/getting-started.rst", "docs/checkpointing.rst"}
+USES_DEFAULT_CREDENTIAL = {
+    "README.md",
+    "docs/getting-started.rst",
+    "docs/checkpointing.rst",
+    "docs/distributed-checkpoints.rst",
+}
+_SINGLE_PROCESS_DCP = "torch.distributed is disabled, unavailable or uninitialized"
+# Pages whose examples say to run them with torchrun: run them so, on this many ranks.
+TORCHRUN_RANKS = {"docs/distributed-checkpoints.rst": 2}
 
 
 def _pages() -> dict[str, list[_doc_examples.Example]]:
@@ -65,6 +74,13 @@ def _pages() -> dict[str, list[_doc_examples.Example]]:
         for name in module.__all__:
             obj = getattr(module, name)
             pages[f"{module.__name__}.{name}"] = _doc_examples.docstring_examples(obj)
+    # The distributed checkpoint docstrings build on each other (the reader loads what
+    # the writer saved), so they run as one page, in the order a reader meets them.
+    pages["azstoragetorch.io.dcp"] = [
+        example
+        for obj in (azstoragetorch.io.dcp, dcp.BlobStorageWriter, dcp.BlobStorageReader)
+        for example in _doc_examples.docstring_examples(obj)
+    ]
     return {page: examples for page, examples in pages.items() if examples}
 
 
@@ -79,10 +95,12 @@ def test_the_examples_are_found_on_every_page_that_has_them():
         "docs/credentials.rst",
         "docs/checkpointing.rst",
         "docs/datasets.rst",
+        "docs/distributed-checkpoints.rst",
         "azstoragetorch.io.BlobIO",
         "azstoragetorch.datasets.BlobDataset",
         "azstoragetorch.datasets.IterableBlobDataset",
         "azstoragetorch.datasets.Blob",
+        "azstoragetorch.io.dcp",
     ):
         assert PAGES.get(page), f"no examples found in {page}"
     assert len(PAGES["docs/datasets.rst"]) >= 4
@@ -151,15 +169,24 @@ def _localise(code: str, storage: _Storage, container: str) -> str:
 
 
 @pytest.mark.parametrize("page", sorted(PAGES))
-def test_every_example_on_the_page_runs(page, storage):
+def test_every_example_on_the_page_runs(page, storage, tmp_path):
     container = _seeded_container(storage)
     examples = [
         {"line": e.line, "code": _localise(e.code, storage, container)} for e in PAGES[page]
     ]
+    job = tmp_path / "job.json"
+    job.write_text(json.dumps({"page": page, "examples": examples}))
+    # Warnings fail an example, except torch's note that DCP outside a process group
+    # saves or loads in one process, which is what a single-process example means.
+    warnings = ["-W", "error", "-W", f"ignore:{_SINGLE_PROCESS_DCP}:UserWarning"]
+    command = [sys.executable, *warnings, str(RUNNER), str(job)]
+    if page in TORCHRUN_RANKS:
+        ranks = str(TORCHRUN_RANKS[page])
+        launcher = ["-m", "torch.distributed.run", "--standalone", "--nproc-per-node", ranks]
+        command = [sys.executable, *launcher, str(RUNNER), str(job)]
     tokens_before = len(storage.identity.resources)
     result = subprocess.run(
-        [sys.executable, "-W", "error", str(RUNNER)],
-        input=json.dumps({"page": page, "examples": examples}),
+        command,
         capture_output=True,
         text=True,
         timeout=180,
@@ -171,6 +198,7 @@ def test_every_example_on_the_page_runs(page, storage):
         },
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    assert f"ran {len(examples)} examples" in result.stdout
+    ranks = TORCHRUN_RANKS.get(page, 1)
+    assert result.stdout.count(f"ran {len(examples)} examples") == ranks, result.stdout
     if page in USES_DEFAULT_CREDENTIAL:
         assert len(storage.identity.resources) > tokens_before

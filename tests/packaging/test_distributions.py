@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import glob
+import os
 import subprocess
 import sys
 import venv
@@ -93,6 +95,15 @@ with BlobIO(url, "wb", credential=credential) as f:
     torch.save(weights, f)
 with BlobIO(url, "rb", credential=credential) as f:
     assert torch.equal(torch.load(f, weights_only=True)["w"], weights["w"])
+import warnings
+import torch.distributed.checkpoint as dcp
+from azstoragetorch.io.dcp import BlobStorageReader, BlobStorageWriter
+warnings.simplefilter("ignore")  # dcp notes that no process group is initialised
+location = endpoint + "/packaging/distributed"
+dcp.save(weights, storage_writer=BlobStorageWriter(location, credential=credential))
+loaded = {"w": torch.zeros(3, 4)}
+dcp.load(loaded, storage_reader=BlobStorageReader(location, credential=credential))
+assert torch.equal(loaded["w"], weights["w"])
 try:
     import azstoragetorch.datasets
 except ModuleNotFoundError:
@@ -176,3 +187,99 @@ def test_the_meta_package_installs_all_three_at_one_version_and_types_work(dist,
     # The wheels' py.typed makes the real signature visible: both misuses are caught.
     assert 'Argument 1 to "BlobIO" has incompatible type "int"' in wrong.stdout
     assert 'Argument 2 to "BlobIO" has incompatible type' in wrong.stdout
+
+
+OLDEST_PYTHON = "3.10"  # requires-python of every distribution
+
+OLDEST_SCRIPT = """
+import hashlib, os, sys
+from azure.core.credentials import AzureNamedKeyCredential
+from azure.storage.blob import BlobServiceClient
+from azstoragetorch.exceptions import BlobNotFoundError
+from azstoragetorch.io import BlobIO
+
+endpoint, account, key, connection_string = sys.argv[1:5]
+with BlobServiceClient.from_connection_string(connection_string) as service:
+    service.create_container("oldest-python")
+credential = AzureNamedKeyCredential(account, key)
+# Empty, one Put Blob, and staged blocks read back with parallel ranged GETs.
+for size in (0, 1000, 70 * 2**20):
+    data = os.urandom(size)
+    url = f"{endpoint}/oldest-python/blob-{size}"
+    with BlobIO(url, "wb", credential=credential) as f:
+        f.write(data)
+    with BlobIO(url, "rb", credential=credential) as f:
+        whole = f.read()
+        f.seek(size // 3)
+        rest = f.read()
+    assert whole == data and rest == data[size // 3 :], size
+try:
+    BlobIO(f"{endpoint}/oldest-python/missing", "rb", credential=credential).read()
+except BlobNotFoundError:
+    print(f"round trip ok on {sys.version_info[0]}.{sys.version_info[1]}")
+"""
+
+
+def _oldest_python() -> str | None:
+    """An interpreter of the oldest Python we support: on PATH, or installed by pyenv."""
+    candidates = [f"python{OLDEST_PYTHON}"]
+    candidates += sorted(
+        glob.glob(os.path.expanduser(f"~/.pyenv/versions/{OLDEST_PYTHON}.*/bin/python3"))
+    )
+    for candidate in candidates:
+        try:
+            found = subprocess.run(
+                [candidate, "-c", "import sys; print(sys.version_info[:2])"],
+                capture_output=True,
+                text=True,
+            )
+        except OSError:
+            continue
+        if found.returncode == 0 and found.stdout.strip() == str(
+            tuple(map(int, OLDEST_PYTHON.split(".")))
+        ):
+            return candidate
+    return None
+
+
+def test_io_works_on_the_oldest_python_we_support(dist, tmp_path, azurite):
+    # torch has no wheel for it on this machine, so this checks io alone, as a
+    # serving container without torch.distributed would install it.
+    python = _oldest_python()
+    if python is None:
+        message = f"no Python {OLDEST_PYTHON} found (on PATH or under ~/.pyenv/versions)"
+        if os.environ.get("CI"):
+            pytest.fail(f"{message}; CI must test the oldest supported Python")
+        pytest.skip(message)
+    subprocess.run([python, "-m", "venv", str(tmp_path / "oldest")], check=True)
+    env_python = tmp_path / "oldest" / "bin" / "python"
+    subprocess.run(
+        [
+            str(env_python),
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--find-links",
+            str(dist),
+            f"azstoragetorch-io=={VERSION}",
+        ],
+        check=True,
+        capture_output=True,
+    )
+    out = subprocess.run(
+        [
+            str(env_python),
+            "-c",
+            OLDEST_SCRIPT,
+            azurite.blob_endpoint,
+            azurite.account_name,
+            azurite.account_key,
+            azurite.connection_string,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == f"round trip ok on {OLDEST_PYTHON}"

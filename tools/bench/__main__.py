@@ -16,7 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from . import data, datasets, docs, imports, machine, report, upstream
+from . import data, datasets, dcp, docs, imports, machine, report, upstream
 from .plan import FULL, GIB, QUICK, Implementation, Sizes
 from .runner import Interpreter, curl_path
 from .session import Session
@@ -26,7 +26,7 @@ BENCH_DIR = REPO / ".benchmarks"
 UPSTREAM_VENV = BENCH_DIR / "upstream-venv"
 DOCS_PAGE = REPO / "docs" / "performance.rst"
 OURS_ROOT = REPO / "packages"
-PARTS = ("imports", "io", "datasets")
+PARTS = ("imports", "io", "dcp", "datasets")
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
@@ -57,6 +57,8 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     unknown = sorted(set(args.parts) - set(PARTS))
     if unknown or not args.parts:
         parser.error(f"--parts takes {', '.join(PARTS)}; got {args.parts}")
+    if "dcp" in args.parts and "io" not in args.parts:
+        parser.error("--parts dcp needs io too: DCP is compared with BlobIO's rates")
     return args
 
 
@@ -96,8 +98,10 @@ class AzuriteStartError(RuntimeError):
 class Measured:
     """What the parts of one run measured; None for a part that was not run."""
 
+    sizes: Sizes
     azurite_version: str = ""
     io: report.Results | None = None
+    dcp: dcp.DcpResults | None = None
     datasets: datasets.Results | None = None
     imports: list[tuple[str, ...]] | None = None
 
@@ -110,7 +114,7 @@ def _measure(
     quick: bool,
 ) -> Measured:
     """Start Azurite, upload the data, run every repetition; always stop Azurite."""
-    measured = Measured()
+    measured = Measured(sizes)
     if "imports" in parts:
         measured.imports = imports.measure(interpreters, reps=3 if quick else 7)
     if "io" not in parts and "datasets" not in parts:
@@ -149,6 +153,10 @@ def _measure(
                 timeout=timeout,
             )
             measured.io = session.run()
+            if "dcp" in parts:
+                measured.dcp = dcp.measure(
+                    sizes, store, interpreters["ours"].python, workdir, timeout
+                )
         if "datasets" in parts:
             dataset_sizes = datasets.QUICK if quick else datasets.FULL
             container = datasets.DataContainer(
@@ -207,9 +215,15 @@ def _write_docs(
 
 
 def _sections(measured: Measured, *, rst: bool) -> list[tuple[str, str, list[str]]]:
-    """The tables after the checkpoint one: datasets, then import cost."""
+    """The tables after the checkpoint one: DCP, datasets, then import cost."""
     render = report.table_rst if rst else report.table_text
     found = []
+    if measured.dcp is not None and measured.io is not None:
+        found.append((
+            "Distributed checkpoints",
+            render(dcp.HEADER, dcp.rows(measured.dcp, measured.io, measured.sizes)),
+            dcp.notes(measured.dcp),
+        ))  # fmt: skip
     if measured.datasets is not None:
         found.append((
             "Datasets",
@@ -272,6 +286,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\n{title}\n\n{table}\n")
         for note in notes:
             print(f"* {note}")
+    if measured.dcp is not None:
+        failures.extend(measured.dcp.failures)
     if measured.datasets is not None:
         failures.extend(measured.datasets.failures)
     print(f"* Wall time {elapsed / 60:.1f} min.")

@@ -89,6 +89,11 @@ class Store:
         """Delete a blob so that Azurite's disk does not fill up over a run."""
         self._container.delete_blob(name)
 
+    def delete_prefix(self, prefix: str) -> None:
+        """Delete every blob whose name starts with ``prefix/``."""
+        for blob in self._container.list_blobs(name_starts_with=f"{prefix}/"):
+            self._container.delete_blob(blob.name)
+
     def close(self) -> None:
         """Release the SDK's connections."""
         self._service.close()

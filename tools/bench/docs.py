@@ -15,13 +15,16 @@ Performance
 How fast :class:`~azstoragetorch.io.BlobIO` moves checkpoints and the datasets
 deliver samples, compared with the upstream ``azstoragetorch`` 0.2.0 release from PyPI
 and with the limits of the same storage: ``curl`` moving the same bytes, raw
-keep-alive GETs of the same blobs, and ``ContainerClient.list_blobs``; and what
-``import azstoragetorch.io`` costs. Run the comparison yourself with:
+keep-alive GETs of the same blobs, and ``ContainerClient.list_blobs``; how distributed
+checkpoints (:doc:`distributed-checkpoints`) compare with one ``BlobIO`` and with
+torch's own local-disk storage; and what ``import azstoragetorch.io`` costs. Run the
+comparison yourself with:
 
 .. code-block:: console
 
     python3 tools/dev.py hatch run bench            # full mode, rewrites this page
     python3 tools/dev.py hatch run bench --quick    # a quarter of the sizes, prints only
+    python3 tools/dev.py hatch run bench --quick --parts io,dcp   # only some parts
 
 How it is measured
 ------------------

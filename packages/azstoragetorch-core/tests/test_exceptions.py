@@ -15,6 +15,8 @@ from azstoragetorch.exceptions import (
     BlobNotFoundError,
     BlobPermissionError,
     BlobServiceError,
+    CheckpointExistsError,
+    CheckpointMetadataError,
     ClientRequestIdMismatchError,
     FatalBlobIOWriteError,
 )
@@ -27,6 +29,8 @@ def test_public_names_are_pinned():
         "BlobNotFoundError",
         "BlobPermissionError",
         "BlobServiceError",
+        "CheckpointExistsError",
+        "CheckpointMetadataError",
         "ClientRequestIdMismatchError",
         "FatalBlobIOWriteError",
     ]
@@ -41,6 +45,8 @@ def test_public_names_are_pinned():
         (BlobServiceError, (HttpResponseError,)),
         (ClientRequestIdMismatchError, ()),
         (FatalBlobIOWriteError, ()),
+        (CheckpointExistsError, (FileExistsError,)),
+        (CheckpointMetadataError, (ValueError,)),
     ],
 )
 def test_errors_can_be_caught_as_the_types_users_already_catch(error, also):
@@ -78,3 +84,11 @@ def test_fatal_write_error_chains_its_cause():
     assert error.underlying_exception is cause
     assert error.__cause__ is cause
     assert "disk on fire" in str(error)
+
+
+@pytest.mark.parametrize("error", [CheckpointExistsError, CheckpointMetadataError])
+def test_checkpoint_errors_survive_pickling_between_ranks(error):
+    # torch.distributed.checkpoint gathers each rank's exception by pickling it.
+    copy = pickle.loads(pickle.dumps(error("at https://a/c/p")))
+    assert type(copy) is error
+    assert str(copy) == "at https://a/c/p"

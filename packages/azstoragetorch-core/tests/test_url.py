@@ -122,6 +122,8 @@ def test_a_child_blob_keeps_the_container_sas_but_not_the_snapshot():
         ("https:///c/b", "has no host name"),
         ("https://a.blob.core.windows.net/c/b#frag", "percent-encoded as %23"),
         ("http://127.0.0.1:10000/", "names no account"),
+        ("http://[::1/a/c/b", "has an invalid host: Invalid IPv6 URL"),
+        ("http://::1]/a/c/b", "has an invalid host: Invalid IPv6 URL"),
     ],
 )
 def test_malformed_urls_say_what_is_wrong(url, message):

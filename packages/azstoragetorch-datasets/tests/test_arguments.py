@@ -147,3 +147,10 @@ def test_a_blob_pickles_with_its_properties():
     blob = pickle.loads(pickle.dumps(dataset._blobs[0]))
     assert blob.url == f"{CONTAINER}/a"
     assert blob._url.has_sas
+
+
+@DATASETS
+@pytest.mark.parametrize("method", ["from_container_url", "from_blob_urls"])
+def test_an_unknown_keyword_argument_is_a_type_error_naming_it(dataset_cls, method):
+    with pytest.raises(TypeError, match=r"unexpected keyword arguments: \['colour'\]"):
+        getattr(dataset_cls, method)(f"{CONTAINER}/a", credential=KEY, colour="blue")

@@ -57,7 +57,10 @@ class BlobURL:
         """Parse ``url``; raises ``ValueError`` saying what is wrong with it."""
         if not isinstance(url, str):
             raise TypeError(f"A blob URL must be a str, not {type(url).__name__}.")
-        parts = urllib.parse.urlsplit(url.strip())
+        try:
+            parts = urllib.parse.urlsplit(url.strip())
+        except ValueError as exc:  # "Invalid IPv6 URL": an unbalanced "[" or "]"
+            raise ValueError(f"The URL {_describe(url)} has an invalid host: {exc}") from None
         scheme = parts.scheme.lower()
         if scheme not in ("https", "http"):
             shown = f"'{parts.scheme}'" if parts.scheme else "no scheme"

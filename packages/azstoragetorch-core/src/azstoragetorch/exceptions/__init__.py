@@ -11,6 +11,8 @@ derives from the built-in and azure-core types users already catch:
      +-- AZStorageTorchError
           +-- ClientRequestIdMismatchError
           +-- FatalBlobIOWriteError
+          +-- CheckpointExistsError         (FileExistsError)
+          +-- CheckpointMetadataError       (ValueError)
           +-- BlobServiceError              (azure.core.exceptions.HttpResponseError)
                +-- BlobNotFoundError        (FileNotFoundError,
                |                             azure.core.exceptions.ResourceNotFoundError)
@@ -42,6 +44,8 @@ __all__ = [
     "BlobNotFoundError",
     "BlobPermissionError",
     "BlobServiceError",
+    "CheckpointExistsError",
+    "CheckpointMetadataError",
     "ClientRequestIdMismatchError",
     "FatalBlobIOWriteError",
 ]
@@ -107,6 +111,23 @@ class FatalBlobIOWriteError(AZStorageTorchError):
             "committed; open a new BlobIO and write all the data again. Cause: "
             f"{type(self.underlying_exception).__name__}: {self.underlying_exception}"
         )
+
+
+class CheckpointExistsError(AZStorageTorchError, FileExistsError):
+    """A distributed checkpoint already exists where a new one was to be saved.
+
+    Raised by ``azstoragetorch.io.dcp.BlobStorageWriter`` (created without
+    ``overwrite=True``) before anything is uploaded; the existing checkpoint is left
+    as it was. Catch it as ``FileExistsError`` too.
+    """
+
+
+class CheckpointMetadataError(AZStorageTorchError, ValueError):
+    """A checkpoint's metadata blob is not one that can be loaded.
+
+    Raised by ``azstoragetorch.io.dcp.BlobStorageReader`` when the ``.metadata`` blob
+    is damaged or was not written by ``BlobStorageWriter``. The message names the blob.
+    """
 
 
 class BlobServiceError(AZStorageTorchError, HttpResponseError):

@@ -19,7 +19,7 @@ from azstoragetorch._core._client import BlobClient, ClientOptions, build_pipeli
 from azstoragetorch._core._credentials import Credential, check_credential
 from azstoragetorch._core._url import BlobURL
 
-__all__ = ["Clients"]
+__all__ = ["Clients", "clients_for"]
 
 # What decides a pipeline: the endpoint, and whether the URL carries its own SAS
 # (then no credential policy is added).
@@ -69,3 +69,15 @@ class Clients:
 
     def __repr__(self) -> str:
         return f"Clients(credential={type(self.credential).__name__})"
+
+
+def clients_for(credential: Credential, method: str, internal: dict[str, Any]) -> Clients:
+    """The clients of a dataset made by ``method``.
+
+    ``internal`` holds the constructor's internal-only keyword arguments; the one
+    known is ``client_options`` (tests shorten retries and timeouts with it).
+    """
+    options = internal.pop("client_options", _DEFAULT_OPTIONS)
+    if internal:
+        raise TypeError(f"{method}() got unexpected keyword arguments: {sorted(internal)}")
+    return Clients(credential, options)

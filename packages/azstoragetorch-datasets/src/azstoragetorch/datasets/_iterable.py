@@ -11,7 +11,7 @@ import torch.utils.data
 
 from azstoragetorch._core._credentials import Credential
 from azstoragetorch.datasets._blob import Blob, BlobSample, to_sample
-from azstoragetorch.datasets._clients import Clients
+from azstoragetorch.datasets._clients import clients_for
 from azstoragetorch.datasets._pool import ReadAhead, read_ahead
 from azstoragetorch.datasets._sharding import ProcessGroup, process_group, shard
 from azstoragetorch.datasets._sources import (
@@ -108,6 +108,7 @@ class IterableBlobDataset(torch.utils.data.IterableDataset[_T_co]):
         prefix: str | None = None,
         credential: Credential = None,
         transform: Callable[[Blob], Any] | None = None,
+        **_internal_only_kwargs: Any,
     ) -> IterableBlobDataset[Any]:
         """A dataset of the blobs in a container, listed as it is iterated.
 
@@ -142,7 +143,7 @@ class IterableBlobDataset(torch.utils.data.IterableDataset[_T_co]):
         Iterating raises :class:`~azstoragetorch.exceptions.BlobNotFoundError` if
         the container does not exist.
         """
-        clients = Clients(credential)
+        clients = clients_for(credential, "from_container_url", _internal_only_kwargs)
         url = parse_container_url(container_url, clients)
         check_prefix(prefix)
         check_transform(transform)
@@ -173,6 +174,7 @@ class IterableBlobDataset(torch.utils.data.IterableDataset[_T_co]):
         *,
         credential: Credential = None,
         transform: Callable[[Blob], Any] | None = None,
+        **_internal_only_kwargs: Any,
     ) -> IterableBlobDataset[Any]:
         """A dataset of the given blobs, in the given order.
 
@@ -195,7 +197,7 @@ class IterableBlobDataset(torch.utils.data.IterableDataset[_T_co]):
             message says which element), or for arguments of the wrong type.
         :raises ValueError: for a URL that names no blob (saying which element).
         """
-        clients = Clients(credential)
+        clients = clients_for(credential, "from_blob_urls", _internal_only_kwargs)
         urls = parse_blob_urls(blob_urls, clients)
         check_transform(transform)
         return cls(BlobURLs(urls, clients), transform)

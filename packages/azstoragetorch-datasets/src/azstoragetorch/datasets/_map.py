@@ -10,7 +10,7 @@ import torch.utils.data
 
 from azstoragetorch._core._credentials import Credential
 from azstoragetorch.datasets._blob import Blob, BlobSample, to_sample
-from azstoragetorch.datasets._clients import Clients
+from azstoragetorch.datasets._clients import clients_for
 from azstoragetorch.datasets._pool import ReadAhead, read_ahead
 from azstoragetorch.datasets._sources import (
     BlobURLs,
@@ -96,6 +96,7 @@ class BlobDataset(torch.utils.data.Dataset[_T_co]):
         prefix: str | None = None,
         credential: Credential = None,
         transform: Callable[[Blob], Any] | None = None,
+        **_internal_only_kwargs: Any,
     ) -> BlobDataset[Any]:
         """A dataset of the blobs in a container, listed now with the List Blobs API.
 
@@ -125,7 +126,7 @@ class BlobDataset(torch.utils.data.Dataset[_T_co]):
             blob: use ``prefix``), or a token credential over ``http``.
         :raises TypeError: for arguments of the wrong type.
         """
-        clients = Clients(credential)
+        clients = clients_for(credential, "from_container_url", _internal_only_kwargs)
         url = parse_container_url(container_url, clients)
         check_prefix(prefix)
         check_transform(transform)
@@ -156,6 +157,7 @@ class BlobDataset(torch.utils.data.Dataset[_T_co]):
         *,
         credential: Credential = None,
         transform: Callable[[Blob], Any] | None = None,
+        **_internal_only_kwargs: Any,
     ) -> BlobDataset[Any]:
         """A dataset of the given blobs, in the given order.
 
@@ -180,7 +182,7 @@ class BlobDataset(torch.utils.data.Dataset[_T_co]):
             message says which element), or for arguments of the wrong type.
         :raises ValueError: for a URL that names no blob (saying which element).
         """
-        clients = Clients(credential)
+        clients = clients_for(credential, "from_blob_urls", _internal_only_kwargs)
         urls = parse_blob_urls(blob_urls, clients)
         check_transform(transform)
         return cls(BlobURLs(urls, clients), transform)

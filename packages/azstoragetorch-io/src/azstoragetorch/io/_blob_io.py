@@ -197,7 +197,8 @@ class BlobIO(_BinaryFile):
         """Read up to ``size`` bytes (all that remain if ``size`` is negative or None)."""
         reader = self._require_reader("read")
         remaining = max(0, reader.size - self._position)
-        size = remaining if size is None or size < 0 else min(_as_index(size, "size"), remaining)
+        size = -1 if size is None else _as_index(size, "size")
+        size = remaining if size < 0 else min(size, remaining)
         data = reader.read(self._position, size) if size else b""
         self._position += len(data)
         return data
@@ -210,6 +211,11 @@ class BlobIO(_BinaryFile):
         """Read into ``buffer`` (any writable bytes-like object); returns the count."""
         reader = self._require_reader("readinto")
         with memoryview(buffer) as view, view.cast("B") as destination:
+            if destination.readonly:
+                raise TypeError(
+                    "readinto() needs a writable buffer such as a bytearray, not a "
+                    f"read-only {type(buffer).__name__}"
+                )
             count = reader.readinto(self._position, destination)
         self._position += count
         return count
@@ -217,7 +223,7 @@ class BlobIO(_BinaryFile):
     def readline(self, size: int | None = -1, /) -> bytes:
         """Read one line, up to and including ``b"\\n"``, at most ``size`` bytes."""
         reader = self._require_reader("readline")
-        limit = -1 if size is None or size < 0 else _as_index(size, "size")
+        limit = -1 if size is None else max(-1, _as_index(size, "size"))
         if self._position >= reader.size or limit == 0:
             return b""
         end = reader.find_line_end(self._position, limit)

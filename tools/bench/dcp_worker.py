@@ -1,0 +1,127 @@
+"""One rank of a distributed checkpoint scenario; executed as a script in a fresh process.
+
+``python -I tools/bench/dcp_worker.py '<json spec>'``: the orchestrator
+(``tools/bench/dcp.py``) starts one process per rank. It imports only the standard
+library, torch and ``azstoragetorch``, prints one JSON object on its last stdout line
+and exits 0, or exits non-zero with a traceback.
+
+Each rank owns distinct keys (``rank<r>.layer<i>``), so the ranks together hold one
+state dict of the scenario's size. The timed part runs from a barrier before
+``dcp.save``/``dcp.load`` to a barrier after it, so every rank reports the same
+wall time: that of the slowest rank.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+import time
+import warnings
+from typing import Any
+
+
+def _keys(spec: dict[str, Any], rank: int) -> list[str]:
+    share = spec["n_tensors"] // spec["world_size"]
+    return [f"rank{rank}.layer{i:03d}" for i in range(rank * share, (rank + 1) * share)]
+
+
+def _state(spec: dict[str, Any], rank: int, fill: bool) -> dict[str, Any]:
+    import torch
+
+    numel = spec["tensor_bytes"] // 4
+    make = torch.rand if fill else torch.zeros
+    return {key: make(numel) for key in _keys(spec, rank)}
+
+
+def _storage(spec: dict[str, Any], saving: bool) -> Any:
+    from torch.distributed.checkpoint.filesystem import FileSystemReader, FileSystemWriter
+
+    from azstoragetorch.io.dcp import BlobStorageReader, BlobStorageWriter
+
+    if spec["storage"] == "fs":
+        return FileSystemWriter(spec["path"]) if saving else FileSystemReader(spec["path"])
+    # The SAS in the URL authorises; credential=False keeps azure-identity out.
+    if saving:
+        return BlobStorageWriter(spec["url"], credential=False)
+    return BlobStorageReader(spec["url"], credential=False)
+
+
+class _Counter:
+    """Wraps the process's transport and adds up the data bytes that GETs ask for."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+        self._lock = threading.Lock()
+        self.fetched = 0
+
+    def send(self, request: Any, **kwargs: Any) -> Any:
+        ranged = request.headers.get("x-ms-range")
+        if request.method == "GET" and ranged:
+            first, last = ranged.removeprefix("bytes=").split("-")
+            with self._lock:
+                self.fetched += int(last) - int(first) + 1
+        return self._inner.send(request, **kwargs)
+
+
+def _partial(spec: dict[str, Any]) -> dict[str, Any]:
+    """Load every tenth key of the whole checkpoint in one process; count bytes fetched."""
+    import torch
+    from torch.distributed.checkpoint.state_dict_loader import load
+
+    from azstoragetorch._core import _transport
+
+    everything = [key for rank in range(spec["world_size"]) for key in _keys(spec, rank)]
+    wanted = {key: torch.zeros(spec["tensor_bytes"] // 4) for key in everything[::10]}
+    counter = _Counter(_transport.shared_transport())
+    _transport.shared_transport = lambda: counter
+    started = time.perf_counter()
+    load(wanted, storage_reader=_storage(spec, saving=False))
+    seconds = time.perf_counter() - started
+    needed = sum(t.numel() * t.element_size() for t in wanted.values())
+    return {"bytes": needed, "seconds": seconds, "fetched": counter.fetched}
+
+
+def _rank(spec: dict[str, Any]) -> dict[str, Any]:
+    import torch.distributed
+    from torch.distributed.checkpoint.state_dict_loader import load
+    from torch.distributed.checkpoint.state_dict_saver import save
+
+    rank, world_size = spec["rank"], spec["world_size"]
+    torch.distributed.init_process_group(
+        "gloo",
+        init_method=f"tcp://127.0.0.1:{spec['port']}",
+        rank=rank,
+        world_size=world_size,
+    )
+    try:
+        saving = spec["action"] == "save"
+        state = _state(spec, rank, fill=saving)
+        storage = _storage(spec, saving)
+        torch.distributed.barrier()
+        started = time.perf_counter()
+        if saving:
+            save(state, storage_writer=storage)
+        else:
+            load(state, storage_reader=storage)
+        torch.distributed.barrier()
+        seconds = time.perf_counter() - started
+        if not saving and not all(bool(t.any()) for t in state.values()):
+            raise AssertionError("a loaded tensor is still all zeros")
+        size = sum(t.numel() * t.element_size() for t in state.values())
+        return {"bytes": size, "seconds": seconds}
+    finally:
+        torch.distributed.destroy_process_group()
+
+
+def main(argv: list[str]) -> int:
+    """Run the rank described by the JSON in ``argv[1]``; print the result as JSON."""
+    spec = json.loads(argv[1])
+    warnings.simplefilter("ignore")  # DCP's notices would only clutter the log
+    result = _partial(spec) if spec["action"] == "partial" else _rank(spec)
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
