@@ -2,6 +2,7 @@
 
 import concurrent.futures
 import contextlib
+import gc
 import http.server
 import io
 import os
@@ -52,7 +53,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.close_connection = True  # as if it had timed the idle connection out
             return
         body = b"" if self.path == "/missing" else BODY
-        self.send_response(404 if self.path == "/missing" else 200)
+        if self.path == "/busy":
+            body = b"<Error><Code>ServerBusy</Code></Error>"
+        self.send_response({"/missing": 404, "/busy": 503}.get(self.path, 200))
         self.send_header("Content-Length", str(len(body)))
         self.send_header("X-Twice", "a")
         self.send_header("x-twice", "b")
@@ -150,6 +153,22 @@ def test_an_error_response_is_read_and_its_connection_reused(server, transport):
     assert response.status_code == 404
     get(transport, f"{server.url}/blob")
     assert server.connections == 1
+
+
+def test_a_streamed_error_response_dropped_unread_gives_its_connection_back(server, transport):
+    response = get(transport, f"{server.url}/busy", stream=True)
+    assert response.status_code == 503
+    del response  # as RetryPolicy does before it retries
+    assert get(transport, f"{server.url}/blob").body() == BODY
+    assert server.connections == 1
+
+
+def test_a_response_dropped_with_its_body_unread_closes_its_socket(server, transport):
+    response = get(transport, f"{server.url}/blob", stream=True)
+    sock = response._connection.sock
+    del response
+    gc.collect()
+    assert sock.fileno() == -1
 
 
 def test_a_head_response_keeps_its_connection(server, transport):

@@ -20,6 +20,7 @@ Where it differs from azure-core's ``RequestsTransport``:
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import io
 import os
@@ -129,7 +130,11 @@ class HttpClientTransport(HttpTransport[HttpRequest, HttpResponse]):
                 raise _response_error(error) from error
             raise
         response = HttpClientResponse(request, raw, connection, pool)
-        if not stream:
+        # An error's body is short, and whoever gets the response may drop it unread
+        # (RetryPolicy does, before it retries a 503): read it now, so the connection
+        # goes back to the pool instead of waiting for the garbage collector.
+        short_error = raw.status >= 400 and raw.length is not None and raw.length <= _JOIN_LIMIT
+        if not stream or short_error:
             try:
                 response.body()
             except (OSError, http.client.HTTPException) as error:
@@ -239,6 +244,13 @@ class HttpClientResponse(HttpResponse):
         self.internal_response.close()
         if connection is not None:
             connection.close()
+
+    def __del__(self) -> None:
+        # A response dropped with its body unread holds a connection no one can reuse;
+        # close its socket now rather than leave it open until the socket is collected.
+        if getattr(self, "_connection", None) is not None:
+            with contextlib.suppress(Exception):
+                self.close()
 
 
 def _split(url: str) -> tuple[str, str]:
