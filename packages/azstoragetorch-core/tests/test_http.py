@@ -6,6 +6,7 @@ import gc
 import http.server
 import io
 import os
+import select
 import socket
 import sys
 import threading
@@ -213,6 +214,14 @@ def test_a_connection_the_server_closed_while_idle_is_not_reused(server, transpo
     assert get(transport, f"{server.url}/blob").body() == BODY
     assert server.connections == 2
     assert len(server.requests) == 2  # noticed before sending, not by a failure
+
+
+def test_a_closed_idle_connection_is_noticed_without_poll(server, transport, monkeypatch):
+    monkeypatch.delattr(select, "poll")  # as on Windows
+    get(transport, f"{server.url}/close-after")
+    assert get(transport, f"{server.url}/blob").body() == BODY
+    assert server.connections == 2
+    assert len(server.requests) == 2
 
 
 def test_a_stale_connection_is_retried_once_on_a_new_one(server, transport):

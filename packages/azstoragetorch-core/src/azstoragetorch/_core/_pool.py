@@ -109,6 +109,9 @@ def _still_open(connection: http.client.HTTPConnection) -> bool:
     sock = connection.sock
     if sock is None:
         return False
+    if not hasattr(select, "poll"):  # Windows, where select() takes any socket
+        readable, _, _ = select.select([sock], [], [], 0)
+        return not readable
     poller = select.poll()
     poller.register(sock, select.POLLIN)
     return not poller.poll(0)
