@@ -49,7 +49,7 @@ def proxy(azurite) -> Iterator[FaultProxy]:  # type: ignore[no-untyped-def]
 def _close_pool() -> None:
     # The process's connection pool keeps idle keep-alive sockets by design; closing
     # it makes every socket still open afterwards one that something else holds.
-    _transport.shared_transport().session.close()
+    _transport.shared_transport().close()
 
 
 def _library_threads() -> list[threading.Thread]:

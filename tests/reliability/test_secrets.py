@@ -250,11 +250,9 @@ def test_a_sas_never_shows_on_success_or_failure_paths(azurite, container, proxy
         )
     )
 
-    # The test saw what it looks for: urllib3's request lines, with the SAS redacted.
-    assert any(
-        r.startswith("urllib3") and "secret/blob.bin?" in r and "sig=REDACTED" in r
-        for r in evidence.records
-    )
+    # The test saw what it looks for: request lines with the SAS redacted (azure-core's
+    # logging policy writes them; urllib3 too for hosts reached through a proxy).
+    assert any("secret/blob.bin?" in r and "sig=REDACTED" in r for r in evidence.records)
     evidence.assert_clean({"SAS signature": signature_of(sas)})
     evidence.assert_clean({"read-only SAS signature": signature_of(read_only)})
 

@@ -46,7 +46,7 @@ class Sample(NamedTuple):
 
 def measure(process: psutil.Process) -> Sample:
     """Counts with the connection pool closed: the sockets left are ones someone leaked."""
-    _transport.shared_transport().session.close()
+    _transport.shared_transport().close()
     gc.collect()
     return Sample(
         rss=process.memory_info().rss,

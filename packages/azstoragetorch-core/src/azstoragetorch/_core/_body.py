@@ -10,6 +10,8 @@ import urllib3.exceptions
 from azure.core.exceptions import ServiceResponseError
 from azure.core.pipeline.transport import HttpResponse
 
+from azstoragetorch._core._http import HttpClientResponse
+
 __all__ = ["BODY_ERRORS", "BodyReader", "TruncatedBodyError"]
 
 # The most one receive call may fill. A connection that breaks inside a call loses
@@ -36,20 +38,23 @@ BODY_ERRORS: tuple[type[BaseException], ...] = (
 class BodyReader:
     """Receives one streamed response's body into memoryviews, then frees it.
 
-    The requests transport keeps the urllib3 response as ``raw``; below it sits the
-    standard library's http.client response, whose ``readinto`` receives straight
-    into the caller's buffer (urllib3's own ``readinto`` reads into a temporary bytes
-    object and copies).
+    The body is read with the standard library's ``http.client.HTTPResponse.readinto``,
+    which receives straight into the caller's buffer. Our own transport hands that
+    response over as is; behind the requests transport (used when a proxy applies)
+    it sits under the urllib3 response, whose own ``readinto`` reads into a
+    temporary bytes object and copies.
     """
 
     def __init__(self, response: HttpResponse) -> None:
-        self._response = response
-        self._raw: Any = response.internal_response.raw
+        self._ours = response if isinstance(response, HttpClientResponse) else None
+        if self._ours is not None:
+            self._raw: Any = None
+            self._stream: Any = self._ours.internal_response
+            return
+        self._raw = response.internal_response.raw
         inner = getattr(self._raw, "_fp", None)
         plain = not response.headers.get("Content-Encoding")
-        self._stream: Any = (
-            inner if isinstance(inner, http.client.HTTPResponse) and plain else self._raw
-        )
+        self._stream = inner if isinstance(inner, http.client.HTTPResponse) and plain else self._raw
 
     def readinto(self, destination: memoryview) -> int:
         """Fill ``destination``; raises :class:`TruncatedBodyError` if the body ends first.
@@ -72,8 +77,14 @@ class BodyReader:
 
     def release(self) -> None:
         """Give a fully read connection back to the pool for the next request."""
-        self._raw.release_conn()
+        if self._ours is not None:
+            self._ours.release()
+        else:
+            self._raw.release_conn()
 
     def discard(self) -> None:
         """Drop the connection of a body that was not (or not fully) read."""
-        self._raw.close()
+        if self._ours is not None:
+            self._ours.close()
+        else:
+            self._raw.close()

@@ -177,7 +177,7 @@ class BlobClient:
         if response.status_code >= 400:
             if stream:
                 # Reading the short error body keeps the connection reusable.
-                response.internal_response.content  # noqa: B018
+                response.body()
             raise_for_response(response, self._what)
         return response  # type: ignore[no-any-return]
 

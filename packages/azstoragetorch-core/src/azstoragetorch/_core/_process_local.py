@@ -39,6 +39,11 @@ class ProcessLocal(Generic[_T]):
                 self._value = (pid, self._factory())
             return self._value[1]
 
+    def existing(self) -> _T | None:
+        """This process's value if it has made one; never makes it."""
+        value = self._value
+        return value[1] if value is not None and value[0] == os.getpid() else None
+
     def reset(self) -> None:
         """Forget the value: the next :meth:`get` makes a new one."""
         self._lock = threading.Lock()

@@ -1,7 +1,8 @@
 """The HTTP transport: one connection pool per process, rebuilt after ``fork``.
 
 Importing it installs a filter that redacts SAS signatures from urllib3's DEBUG
-log records (see ``_redact.install_log_redaction``).
+log records (see ``_redact.install_log_redaction``), for hosts reached through
+requests (behind a proxy).
 
 Sharing a socket between processes mixes up responses (DataLoader workers are forked
 from the process that may already have used the dataset), so every pipeline reaches
@@ -11,92 +12,55 @@ each request.
 
 from __future__ import annotations
 
-import urllib.parse
+import atexit
 from typing import Any
 
-import requests
-import requests.adapters
-from azure.core.pipeline.transport import (
-    HttpRequest,
-    HttpResponse,
-    HttpTransport,
-    RequestsTransport,
-)
+from azure.core.pipeline.transport import HttpRequest, HttpResponse, HttpTransport
 
+from azstoragetorch._core._http import CONNECTION_TIMEOUT, READ_TIMEOUT, HttpClientTransport
+from azstoragetorch._core._pool import POOL_SIZE
 from azstoragetorch._core._process_local import ProcessLocal
 from azstoragetorch._core._redact import install_log_redaction
 
-__all__ = ["POOL_SIZE", "ProcessLocalTransport", "shared_transport"]
+__all__ = [
+    "CONNECTION_TIMEOUT",
+    "POOL_SIZE",
+    "READ_TIMEOUT",
+    "ProcessLocalTransport",
+    "shared_transport",
+]
 
-# Enough connections for the widest parallelism the library uses at once (parallel
-# ranged reads and block uploads of a few objects, dataset prefetch) so a connection
-# is never opened and dropped per request.
-POOL_SIZE = 32
-CONNECTION_TIMEOUT = 20
-READ_TIMEOUT = 60
-
-
-class _Session(requests.Session):
-    """A session that reads proxy and CA settings from the environment once per host.
-
-    requests re-reads every environment variable on each request to find proxies
-    and a CA bundle (``HTTPS_PROXY``, ``NO_PROXY``, ``REQUESTS_CA_BUNDLE``...); for
-    small blobs that is a noticeable share of the client's CPU per request. The
-    result is kept per scheme and host for the life of the process's pool, so the
-    environment is honoured as it is when a host is first contacted.
-    """
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._environment: dict[tuple[Any, ...], Any] = {}
-
-    def merge_environment_settings(
-        self, url: Any, proxies: Any, stream: Any, verify: Any, cert: Any
-    ) -> Any:
-        if proxies or not self.trust_env:
-            return super().merge_environment_settings(url, proxies, stream, verify, cert)
-        parts = urllib.parse.urlsplit(url)
-        key = (parts.scheme, parts.netloc, stream, verify, cert)
-        settings = self._environment.get(key)
-        if settings is None:
-            settings = super().merge_environment_settings(url, {}, stream, verify, cert)
-            self._environment[key] = settings
-        return {**settings, "proxies": dict(settings["proxies"])}
+_shared: ProcessLocal[HttpClientTransport] = ProcessLocal(HttpClientTransport)
 
 
-def _new_transport() -> RequestsTransport:
-    session = _Session()
-    adapter = requests.adapters.HTTPAdapter(pool_connections=8, pool_maxsize=POOL_SIZE)
-    session.mount("https://", adapter)
-    session.mount("http://", adapter)
-    return RequestsTransport(
-        session=session,
-        session_owner=False,
-        connection_timeout=CONNECTION_TIMEOUT,
-        read_timeout=READ_TIMEOUT,
-    )
-
-
-_shared: ProcessLocal[RequestsTransport] = ProcessLocal(_new_transport)
-
-# urllib3 logs request lines, SAS included, at DEBUG. Every request of the library
-# goes through this module, so redaction is in place before the first one; it stays
-# for the process's life because records of our requests come from whichever thread
-# sends them, and a filter added and removed around each request would race with
-# the other threads' requests.
+# urllib3 logs request lines, SAS included, at DEBUG; our http.client transport
+# logs none, but proxied hosts still go through requests and urllib3. Every request
+# of the library goes through this module, so redaction is in place before the
+# first one; it stays for the process's life because records of our requests come
+# from whichever thread sends them, and a filter added and removed around each
+# request would race with the other threads' requests.
 install_log_redaction()
 
 
-def shared_transport() -> RequestsTransport:
+def shared_transport() -> HttpClientTransport:
     """This process's transport, created on first use."""
     return _shared.get()
 
 
-class ProcessLocalTransport(HttpTransport):  # type: ignore[type-arg]
+@atexit.register
+def _close_idle_connections() -> None:
+    # Closing the sockets ourselves ends the connections cleanly instead of
+    # leaving them to the garbage collector during interpreter shutdown.
+    transport = _shared.existing()
+    if transport is not None:
+        transport.close()
+
+
+class ProcessLocalTransport(HttpTransport[HttpRequest, HttpResponse]):
     """Sends through the calling process's shared transport; never closes it."""
 
     def send(self, request: HttpRequest, **kwargs: Any) -> HttpResponse:
-        return shared_transport().send(request, **kwargs)  # type: ignore[no-any-return]
+        return shared_transport().send(request, **kwargs)
 
     def open(self) -> None:
         pass

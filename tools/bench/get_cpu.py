@@ -1,0 +1,109 @@
+"""Client CPU per small GET: ``python -m tools.bench.get_cpu [--size N] [--gets N]``.
+
+Small-blob datasets are bound by what one request costs the client, not by the
+network. This starts a local Azurite, uploads one blob, and measures the process
+CPU time (user + system, all threads) per sequential GET of it:
+
+- ``ours``: ``BlobClient.read_into`` with a SharedKey credential, the datasets' path;
+- ``ours-anonymous``: the same without signing, to show what the auth policy costs;
+- ``http.client``: a bare keep-alive GET with the standard library, the floor.
+
+Each is measured ``--rounds`` times, interleaved; the median is printed. Run it
+with the development environment's Python (``python3 tools/dev.py hatch run python
+-m tools.bench.get_cpu``). Azurite runs on the same cores, so the wall time is not
+meaningful; CPU time of this process is.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import os
+import statistics
+import sys
+import time
+import urllib.parse
+from collections.abc import Callable
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _ours(url: str, credential: object, size: int) -> Callable[[], None]:
+    from azstoragetorch._core._client import BlobClient
+    from azstoragetorch._core._url import BlobURL
+
+    client = BlobClient.create(BlobURL.parse(url), credential)  # type: ignore[arg-type]
+    etag = client.get_properties().etag
+    buffer = memoryview(bytearray(size))
+    return lambda: client.read_into(0, buffer, etag)
+
+
+def _bare(url: str, size: int) -> Callable[[], None]:
+    parts = urllib.parse.urlsplit(url)
+    connection = http.client.HTTPConnection(parts.hostname or "", parts.port)
+    buffer = memoryview(bytearray(size))
+
+    def get() -> None:
+        connection.request("GET", parts.path, headers={"x-ms-version": "2025-01-05"})
+        try:
+            response = connection.getresponse()
+        except http.client.RemoteDisconnected:  # idle past Azurite's keep-alive timeout
+            connection.close()
+            connection.request("GET", parts.path, headers={"x-ms-version": "2025-01-05"})
+            response = connection.getresponse()
+        response.readinto(buffer)
+        response.read()  # the end of the body; returns the connection for reuse
+
+    return get
+
+
+def _cpu_ms_per_call(call: Callable[[], None], count: int) -> float:
+    for _ in range(20):  # warm the connection and caches
+        call()
+    start = time.process_time()
+    for _ in range(count):
+        call()
+    return (time.process_time() - start) * 1000 / count
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tools.bench.get_cpu")
+    parser.add_argument("--size", type=int, default=16 * 1024, help="blob size in bytes")
+    parser.add_argument("--gets", type=int, default=1000, help="GETs per round")
+    parser.add_argument("--rounds", type=int, default=5, help="rounds per client")
+    args = parser.parse_args(argv)
+
+    sys.path.insert(0, str(REPO / "tools"))
+    import azurite
+    from azure.core.credentials import AzureNamedKeyCredential
+    from azure.storage.blob import BlobServiceClient
+
+    instance = azurite.start()
+    try:
+        service = BlobServiceClient.from_connection_string(instance.connection_string)
+        container = service.create_container("getcpu", public_access="blob")
+        container.upload_blob("small.bin", os.urandom(args.size))
+        url = f"{instance.blob_endpoint}/getcpu/small.bin"
+        key = AzureNamedKeyCredential(instance.account_name, instance.account_key)
+        clients = {
+            "ours": _ours(url, key, args.size),
+            "ours-anonymous": _ours(url, False, args.size),
+            "http.client": _bare(url, args.size),
+        }
+        samples: dict[str, list[float]] = {name: [] for name in clients}
+        for _ in range(args.rounds):
+            for name, call in clients.items():
+                samples[name].append(_cpu_ms_per_call(call, args.gets))
+        print(f"{args.size} B GETs, {args.gets} x {args.rounds} rounds, load {os.getloadavg()}")
+        for name, values in samples.items():
+            spread = ", ".join(f"{value:.3f}" for value in values)
+            print(f"{name:>15}: {statistics.median(values):.3f} ms CPU per GET  ({spread})")
+        service.close()
+    finally:
+        instance.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
