@@ -53,8 +53,13 @@ def dist(tmp_path_factory) -> Path:
     return out
 
 
-def make_env(path: Path, dist: Path, *requirements: str) -> Path:
-    venv.EnvBuilder(with_pip=True).create(path)
+def make_env(path: Path, dist: Path, *requirements: str, base: str | None = None) -> Path:
+    """A fresh virtual environment, of ``base`` or else this interpreter, with
+    ``requirements`` installed from ``dist`` first."""
+    if base is None:
+        venv.EnvBuilder(with_pip=True).create(path)
+    else:
+        subprocess.run([base, "-m", "venv", str(path)], check=True)
     python = path / "bin" / "python"
     subprocess.run(
         [str(python), "-m", "pip", "install", "--quiet", "--find-links", str(dist), *requirements],
@@ -62,6 +67,24 @@ def make_env(path: Path, dist: Path, *requirements: str) -> Path:
         capture_output=True,
     )
     return python
+
+
+def run_against_azurite(python: Path, script: str, azurite) -> subprocess.CompletedProcess[str]:  # type: ignore[no-untyped-def]
+    """Run ``script`` with the Azurite endpoint, account, key and connection string."""
+    return subprocess.run(
+        [
+            str(python),
+            "-c",
+            script,
+            azurite.blob_endpoint,
+            azurite.account_name,
+            azurite.account_key,
+            azurite.connection_string,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def test_every_distribution_builds_a_wheel_and_an_sdist(dist):
@@ -113,19 +136,7 @@ except ModuleNotFoundError:
 
 def test_core_and_io_alone_save_and_load_a_checkpoint(dist, tmp_path, azurite):
     python = make_env(tmp_path / "serving", dist, f"azstoragetorch-io=={VERSION}", "torch==2.13.0")
-    out = subprocess.run(
-        [
-            str(python),
-            "-c",
-            CHECKPOINT_SCRIPT,
-            azurite.blob_endpoint,
-            azurite.account_name,
-            azurite.account_key,
-            azurite.connection_string,
-        ],
-        capture_output=True,
-        text=True,
-    )
+    out = run_against_azurite(python, CHECKPOINT_SCRIPT, azurite)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "round trip ok; datasets absent"
     listed = subprocess.run(
@@ -251,35 +262,7 @@ def test_io_works_on_the_oldest_python_we_support(dist, tmp_path, azurite):
         if os.environ.get("CI"):
             pytest.fail(f"{message}; CI must test the oldest supported Python")
         pytest.skip(message)
-    subprocess.run([python, "-m", "venv", str(tmp_path / "oldest")], check=True)
-    env_python = tmp_path / "oldest" / "bin" / "python"
-    subprocess.run(
-        [
-            str(env_python),
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--find-links",
-            str(dist),
-            f"azstoragetorch-io=={VERSION}",
-        ],
-        check=True,
-        capture_output=True,
-    )
-    out = subprocess.run(
-        [
-            str(env_python),
-            "-c",
-            OLDEST_SCRIPT,
-            azurite.blob_endpoint,
-            azurite.account_name,
-            azurite.account_key,
-            azurite.connection_string,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    env_python = make_env(tmp_path / "oldest", dist, f"azstoragetorch-io=={VERSION}", base=python)
+    out = run_against_azurite(env_python, OLDEST_SCRIPT, azurite)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == f"round trip ok on {OLDEST_PYTHON}"

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 
+from _fault_proxy import Reset, Respond, Stall
+
 from azstoragetorch._core._client import ClientOptions
 
 # Retries that give up in about a second, and a read timeout the proxy's stalls
@@ -21,6 +23,18 @@ STALL_S = 5.0
 BOUND_S = 20.0
 # Setting it (to a number of seconds) opts in to the soak test.
 SOAK_ENV = "AZSTORAGETORCH_SOAK_SECONDS"
+# Faults that reads and writes alike must ride out: error statuses (with and without
+# Retry-After), a reset before any response, and a stall that outlasts the timeout.
+TRANSIENT_ANY_REQUEST = {
+    "500": Respond(500),
+    "500-retry-after": Respond(500, retry_after="1"),
+    "503": Respond(503),
+    "503-retry-after": Respond(503, retry_after="1"),
+    "429": Respond(429),
+    "429-retry-after": Respond(429, retry_after="1"),
+    "reset-before-response": Reset(),
+    "stall-before-response": Stall(STALL_S),
+}
 
 
 def sha(data: bytes) -> str:

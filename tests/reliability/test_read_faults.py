@@ -7,9 +7,9 @@ import time
 
 import pytest
 import torch
-from _fault_proxy import Before, Reset, ResetMidBody, Respond, Stall, Truncate
+from _fault_proxy import Before, ResetMidBody, Respond, Stall, Truncate
 from _fixtures import random_bytes
-from _reliability import FAST, STALL_S, sha
+from _reliability import FAST, STALL_S, TRANSIENT_ANY_REQUEST, sha
 from azure.storage.blob import BlobClient as SDKBlobClient
 
 from azstoragetorch.exceptions import BlobModifiedError, BlobServiceError
@@ -29,16 +29,9 @@ DATA = random_bytes(256 * KIB, seed=61) + b"".join(b"line %d\n" % i for i in ran
 # Faults a reader must ride out. Each hits the first GET (the one that opens the
 # reader and learns the ETag) and the third (a later window or part).
 TRANSIENT = {
-    "500": Respond(500),
-    "500-retry-after": Respond(500, retry_after="1"),
-    "503": Respond(503),
-    "503-retry-after": Respond(503, retry_after="1"),
-    "429": Respond(429),
-    "429-retry-after": Respond(429, retry_after="1"),
-    "reset-before-response": Reset(),
+    **TRANSIENT_ANY_REQUEST,
     "reset-mid-body": ResetMidBody(after=5000),
     "truncated-body": Truncate(after=7000),
-    "stall-before-response": Stall(STALL_S),
     "stall-mid-body": Stall(STALL_S, after=3000),
 }
 

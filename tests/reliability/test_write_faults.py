@@ -5,9 +5,9 @@ from __future__ import annotations
 import time
 
 import pytest
-from _fault_proxy import LoseResponse, Reset, Respond, Stall
+from _fault_proxy import LoseResponse, Respond
 from _fixtures import random_bytes
-from _reliability import FAST, STALL_S, sha
+from _reliability import FAST, TRANSIENT_ANY_REQUEST, sha
 from azure.core.exceptions import ResourceNotFoundError
 
 from azstoragetorch.exceptions import BlobServiceError, FatalBlobIOWriteError
@@ -30,15 +30,8 @@ TARGETS = {
     "put-blob": ({"method": "PUT"}, SINGLE),
 }
 TRANSIENT = {
-    "500": Respond(500),
-    "500-retry-after": Respond(500, retry_after="1"),
-    "503": Respond(503),
-    "503-retry-after": Respond(503, retry_after="1"),
-    "429": Respond(429),
-    "429-retry-after": Respond(429, retry_after="1"),
-    "reset-before-response": Reset(),
+    **TRANSIENT_ANY_REQUEST,
     "response-lost": LoseResponse(),
-    "stall-before-response": Stall(STALL_S),
 }
 PERSISTENT = {
     name: TRANSIENT[name]
