@@ -30,15 +30,13 @@ def run_rank(
 ) -> None:
     """One rank of a gloo process group: record which samples each dataset yields here."""
     import torch.distributed
+    from _gloo import gloo_group
     from azure.core.credentials import AzureNamedKeyCredential
     from torch.utils.data import DataLoader, DistributedSampler
 
     from azstoragetorch.datasets import BlobDataset, IterableBlobDataset
 
-    torch.distributed.init_process_group(
-        "gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world_size
-    )
-    try:
+    with gloo_group(rank, world_size, port):
         credential = AzureNamedKeyCredential(account, key)
         results: dict[str, list[str]] = {}
         iterable = IterableBlobDataset.from_container_url(
@@ -62,5 +60,3 @@ def run_rank(
         torch.distributed.all_gather_object(gathered, len(results["main"]))
         results["gathered"] = gathered  # type: ignore[assignment]
         Path(out_dir, f"rank{rank}.json").write_text(json.dumps(results))
-    finally:
-        torch.distributed.destroy_process_group()

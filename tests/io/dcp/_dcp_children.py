@@ -125,20 +125,14 @@ def run_rank(
     out_dir: str,
 ) -> None:
     """One rank of a gloo group: run ``scenario`` and write what happened as JSON."""
-    import torch.distributed
+    from _gloo import gloo_group
+    from azure.core.credentials import AzureNamedKeyCredential
 
-    torch.distributed.init_process_group(
-        "gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world_size
-    )
-    try:
-        from azure.core.credentials import AzureNamedKeyCredential
-
+    with gloo_group(rank, world_size, port):
         credential = AzureNamedKeyCredential(account, key)
         run = {"save": _save_scenarios, "load": _load_scenario}[scenario]
         report = run(rank, world_size, base_url, credential)
         Path(out_dir, f"{scenario}-rank{rank}.json").write_text(json.dumps(report))
-    finally:
-        torch.distributed.destroy_process_group()
 
 
 def _sharded(table: torch.Tensor, world_size: int) -> Any:
