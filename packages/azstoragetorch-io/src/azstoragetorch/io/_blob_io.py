@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO, Literal
 from typing_extensions import Buffer
 
 from azstoragetorch._core._client import BlobClient, ClientOptions
+from azstoragetorch._core._clients import reject_unknown
 from azstoragetorch._core._credentials import Credential
 from azstoragetorch._core._url import BlobURL
 from azstoragetorch.exceptions import FatalBlobIOWriteError
@@ -108,10 +109,7 @@ class BlobIO(_BinaryFile):
         write_options: WriteOptions | None = _internal_only_kwargs.pop("write_options", None)
         # Datasets pass a client built on a pipeline they share across blobs.
         client: BlobClient | None = _internal_only_kwargs.pop("blob_client", None)
-        if _internal_only_kwargs:
-            raise TypeError(
-                f"BlobIO() got unexpected keyword arguments: {sorted(_internal_only_kwargs)}"
-            )
+        reject_unknown(_internal_only_kwargs, "BlobIO()")
         if client is None:
             client = BlobClient.create(url, credential, options)
         if mode == "rb":

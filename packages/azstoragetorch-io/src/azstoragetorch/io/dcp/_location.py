@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import os
-import threading
-from typing import Any
 
-from azure.core.pipeline import Pipeline
-
-from azstoragetorch._core._client import BlobClient, ClientOptions, build_pipeline
-from azstoragetorch._core._credentials import Credential, check_credential
+from azstoragetorch._core._client import BlobClient, ClientOptions
+from azstoragetorch._core._clients import Clients
+from azstoragetorch._core._credentials import Credential
 from azstoragetorch._core._url import BlobURL
 
 __all__ = ["Located", "Location", "is_location_url"]
@@ -31,13 +28,10 @@ class Location:
                 f"A checkpoint location cannot select a snapshot or version ({parsed!r}): "
                 "remove 'snapshot'/'versionid' from the URL."
             )
-        check_credential(credential, parsed)
+        self._clients = Clients(credential, options)
+        self._clients.check(parsed)
         self._url = parsed
-        self._credential = credential
-        self._options = options
         self.prefix = (parsed.blob_name or "").strip("/")
-        self._pipeline: Pipeline | None = None  # type: ignore[type-arg]
-        self._lock = threading.Lock()
 
     @property
     def display(self) -> str:
@@ -51,28 +45,10 @@ class Location:
 
     def client(self, name: str) -> BlobClient:
         """A client for the blob ``name`` relative to the prefix."""
-        return BlobClient(self._url.blob(self._blob_name(name)), self._shared(), self._options)
+        return self._clients.client(self._url.blob(self._blob_name(name)))
 
     def _blob_name(self, name: str) -> str:
         return f"{self.prefix}/{name}" if self.prefix else name
-
-    def _shared(self) -> Pipeline:  # type: ignore[type-arg]
-        # Built on first use, not in __init__: a writer may be pickled into an async
-        # save process first, and pipelines (locks, credentials' caches) do not pickle.
-        with self._lock:
-            if self._pipeline is None:
-                self._pipeline = build_pipeline(self._url, self._credential, self._options)
-            return self._pipeline
-
-    def __getstate__(self) -> dict[str, Any]:
-        state = dict(self.__dict__)
-        state["_pipeline"] = None
-        del state["_lock"]
-        return state
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
-        self._lock = threading.Lock()
 
     def __repr__(self) -> str:
         return f"Location({self.display!r})"

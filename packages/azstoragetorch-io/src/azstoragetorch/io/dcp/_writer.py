@@ -22,6 +22,7 @@ from torch.distributed.checkpoint.storage import StorageWriter, WriteResult
 from torch.futures import Future
 
 from azstoragetorch._core._client import ClientOptions
+from azstoragetorch._core._clients import reject_unknown
 from azstoragetorch._core._credentials import Credential
 from azstoragetorch.exceptions import BlobNotFoundError, CheckpointExistsError
 from azstoragetorch.io._writer import BlobWriter, WriteOptions
@@ -111,11 +112,7 @@ class BlobStorageWriter(Located, StorageWriter):
             "write_options", _WRITE_OPTIONS
         )
         self._files_per_rank: int = _internal_only_kwargs.pop("files_per_rank", _FILES_PER_RANK)
-        if _internal_only_kwargs:
-            raise TypeError(
-                "BlobStorageWriter() got unexpected keyword arguments: "
-                f"{sorted(_internal_only_kwargs)}"
-            )
+        reject_unknown(_internal_only_kwargs, "BlobStorageWriter()")
         self._credential = credential
         self._locate(url)
         self._overwrite = overwrite
