@@ -81,6 +81,9 @@ def test_a_full_load_fetches_each_data_blob_in_few_large_ranges(location, key, r
     # About 4 MiB in two blobs, each read with one request; the padding that aligns
     # tensors is all that is fetched beyond the data.
     assert recorder.count("GET", ".distcp") == data_blobs == 2
+    # The metadata costs one GET, which also tells its size: no HEAD anywhere.
+    assert recorder.count("GET", ".metadata") == 1
+    assert recorder.count("HEAD", "") == 0
     needed = sum(nbytes(tensor) for tensor in saved.values())
     assert needed <= fetched(recorder, ".distcp") <= needed + 64 * KEYS
 

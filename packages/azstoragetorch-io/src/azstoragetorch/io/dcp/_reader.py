@@ -18,8 +18,10 @@ from torch.distributed.checkpoint.storage import StorageReader
 from torch.futures import Future
 
 from azstoragetorch._core._client import ClientOptions
+from azstoragetorch._core._clients import reject_unknown
 from azstoragetorch._core._credentials import Credential
 from azstoragetorch.exceptions import CheckpointMetadataError
+from azstoragetorch.io._reader import BlobReader
 from azstoragetorch.io.dcp._layout import METADATA_NAME, StoredItem
 from azstoragetorch.io.dcp._location import Located, Location
 from azstoragetorch.io.dcp._ranges import Fetch, MergeLimits, merge_spans, split_parts
@@ -93,11 +95,7 @@ class BlobStorageReader(Located, StorageReader):
         self._fetch_options: _FetchOptions = _internal_only_kwargs.pop(
             "fetch_options", _FetchOptions()
         )
-        if _internal_only_kwargs:
-            raise TypeError(
-                "BlobStorageReader() got unexpected keyword arguments: "
-                f"{sorted(_internal_only_kwargs)}"
-            )
+        reject_unknown(_internal_only_kwargs, "BlobStorageReader()")
         self._credential = credential
         self._locate(url)
         self._storage: dict[Any, StoredItem] = {}
@@ -118,10 +116,12 @@ class BlobStorageReader(Located, StorageReader):
     # only repeat the first error.
     def read_metadata(self, *args: Any, **_options: Any) -> Metadata:
         """Read and check the checkpoint's ``.metadata`` blob."""
-        client = self._location.client(METADATA_NAME)
-        properties = client.get_properties()
-        payload = bytearray(properties.size)
-        client.read_into(0, memoryview(payload), properties.etag)
+        # BlobIO's reader: its first GET also tells the size, so no HEAD first.
+        reader = BlobReader(self._location.client(METADATA_NAME))
+        try:
+            payload = reader.read(0, reader.size)
+        finally:
+            reader.close()
         where = self._location.blob_url(METADATA_NAME)
         try:
             metadata = pickle.loads(payload)
