@@ -37,7 +37,13 @@ from azure.core.exceptions import (
 from azure.core.pipeline.transport import HttpRequest, HttpResponse, HttpTransport
 from azure.core.utils import CaseInsensitiveDict
 
-from azstoragetorch._core._pool import ConnectionPool, ca_bundle, proxy_applies, tls_context
+from azstoragetorch._core._pool import (
+    POOL_SIZE,
+    ConnectionPool,
+    ca_bundle,
+    proxy_applies,
+    tls_context,
+)
 
 __all__ = ["CONNECTION_TIMEOUT", "READ_TIMEOUT", "HttpClientResponse", "HttpClientTransport"]
 
@@ -114,21 +120,22 @@ class HttpClientTransport(HttpTransport[HttpRequest, HttpResponse]):
             )
         body = _Body(request.data)
         connection, reused = pool.take(connection_timeout)
-        try:
-            raw = _exchange(connection, request, target, body, read_timeout)
-        except _CLOSED_BY_SERVER as error:
-            connection.close()
-            if not reused or request.method not in _IDEMPOTENT or not body.rewind():
-                raise _response_error(error) from error
-            # The server closed this idle connection as the request went out; it got
-            # no request to act on, so one more try on a new connection is safe.
-            connection = pool.connect(connection_timeout)
-            raw = _exchange_or_raise(connection, request, target, body, read_timeout)
-        except BaseException as error:
-            connection.close()
-            if isinstance(error, (OSError, http.client.HTTPException)):
-                raise _response_error(error) from error
-            raise
+        while True:
+            try:
+                raw = _exchange(connection, request, target, body, read_timeout)
+                break
+            except BaseException as error:
+                connection.close()
+                stale = reused and isinstance(error, _CLOSED_BY_SERVER)
+                if stale and request.method in _IDEMPOTENT and body.rewind():
+                    # The server closed this idle connection as the request went out;
+                    # it got no request to act on, so one more try on a new connection
+                    # is safe (and the only one: a new connection is not stale).
+                    connection, reused = pool.connect(connection_timeout), False
+                    continue
+                if isinstance(error, (OSError, http.client.HTTPException)):
+                    raise _response_error(error) from error
+                raise
         response = HttpClientResponse(request, raw, connection, pool)
         # An error's body is short, and whoever gets the response may drop it unread
         # (RetryPolicy does, before it retries a 503): read it now, so the connection
@@ -342,10 +349,9 @@ def _exchange(
     """Send ``request`` on ``connection`` and read the response's status and headers."""
     method = request.method
     headers = request.headers
-    if connection.sock is not None:
-        connection.sock.settimeout(read_timeout)
-    else:
-        connection.timeout = read_timeout
+    # Connections come from the pool connected, so the socket is there.
+    assert connection.sock is not None
+    connection.sock.settimeout(read_timeout)
     connection.putrequest(method, target, skip_accept_encoding=True)
     for name, value in headers.items():
         connection.putheader(name, value)
@@ -357,22 +363,6 @@ def _exchange(
         connection.putheader("Content-Length", str(body.length))
     connection.endheaders(body.payload, encode_chunked=chunked)
     return connection.getresponse()
-
-
-def _exchange_or_raise(
-    connection: http.client.HTTPConnection,
-    request: HttpRequest,
-    target: str,
-    body: _Body,
-    read_timeout: float | None,
-) -> http.client.HTTPResponse:
-    try:
-        return _exchange(connection, request, target, body, read_timeout)
-    except BaseException as error:
-        connection.close()
-        if isinstance(error, (OSError, http.client.HTTPException)):
-            raise _response_error(error) from error
-        raise
 
 
 def _response_error(error: BaseException) -> ServiceResponseError:
@@ -398,8 +388,6 @@ def _new_requests_transport() -> HttpTransport[HttpRequest, HttpResponse]:
     import requests
     import requests.adapters
     from azure.core.pipeline.transport import RequestsTransport
-
-    from azstoragetorch._core._pool import POOL_SIZE
 
     session = requests.Session()
     adapter = requests.adapters.HTTPAdapter(pool_connections=8, pool_maxsize=POOL_SIZE)

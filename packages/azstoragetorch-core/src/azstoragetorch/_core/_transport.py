@@ -17,18 +17,11 @@ from typing import Any
 
 from azure.core.pipeline.transport import HttpRequest, HttpResponse, HttpTransport
 
-from azstoragetorch._core._http import CONNECTION_TIMEOUT, READ_TIMEOUT, HttpClientTransport
-from azstoragetorch._core._pool import POOL_SIZE
+from azstoragetorch._core._http import HttpClientTransport
 from azstoragetorch._core._process_local import ProcessLocal
 from azstoragetorch._core._redact import install_log_redaction
 
-__all__ = [
-    "CONNECTION_TIMEOUT",
-    "POOL_SIZE",
-    "READ_TIMEOUT",
-    "ProcessLocalTransport",
-    "shared_transport",
-]
+__all__ = ["ProcessLocalTransport", "shared_transport"]
 
 _shared: ProcessLocal[HttpClientTransport] = ProcessLocal(HttpClientTransport)
 

@@ -57,7 +57,6 @@ class BlobWriter:
         self._client = client
         self._options = options or WriteOptions()
         self._block: bytearray | None = None
-        self._filled = 0
         self._block_ids: list[str] = []
         self._futures: list[concurrent.futures.Future[None]] = []
         self._executor: concurrent.futures.ThreadPoolExecutor | None = None
@@ -83,19 +82,17 @@ class BlobWriter:
                 # Grown as data arrives, never allocated at full block size: a
                 # small blob costs its own size, not a zero-filled 64 MiB.
                 self._block = bytearray()
-                self._filled = 0
-            count = min(len(data) - offset, block_size - self._filled)
+            count = min(len(data) - offset, block_size - len(self._block))
             self._block += data[offset : offset + count]
-            self._filled += count
             offset += count
             self.written += count
-            if self._filled == block_size:
+            if len(self._block) == block_size:
                 self._stage_current_block()
 
     def flush(self) -> None:
         """Stage what is buffered and wait for every upload."""
         self._raise_if_failed()
-        if self._filled:
+        if self._block:
             self._stage_current_block()
         self._wait_for_uploads()
 
@@ -105,10 +102,10 @@ class BlobWriter:
         try:
             if not self._block_ids:
                 # One request: the data fits in one block (possibly empty).
-                data = memoryview(self._block or b"")[: self._filled]
+                data = memoryview(self._block or b"")
                 self._client.put_blob(data, content_md5(data))
             else:
-                if self._filled:
+                if self._block:
                     self._stage_current_block()
                 self._wait_for_uploads()
                 self._client.put_block_list(self._block_ids)
@@ -136,12 +133,12 @@ class BlobWriter:
 
     def _stage_current_block(self) -> None:
         assert self._block is not None
-        data = memoryview(self._block)[: self._filled]
+        data = memoryview(self._block)
         block_id = base64.b64encode(
             f"{self._id_prefix}-{len(self._block_ids):06d}".encode()
         ).decode()
         self._block_ids.append(block_id)
-        self._block, self._filled = None, 0  # the upload task owns the buffer now
+        self._block = None  # the upload task owns the buffer now
         if self._executor is None:
             self._executor = concurrent.futures.ThreadPoolExecutor(
                 self._options.max_concurrency, thread_name_prefix="azstoragetorch-write"
@@ -173,7 +170,6 @@ class BlobWriter:
     def _release_block(self) -> None:
         if self._block is not None:
             self._block = None
-            self._filled = 0
             with self._condition:
                 self._held -= 1
                 self._condition.notify_all()
