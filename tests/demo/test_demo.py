@@ -87,14 +87,15 @@ def test_uploaded_images_train_through_the_decode_transform(azurite, container, 
     plain = BlobDataset.from_container_url(location.container_url, prefix="d/", credential=key)
     assert label == int(plain[13]["url"].split("/")[-2])
     assert sorted(train[i][1] for i in range(20)) == sorted(list(range(10)) * 2)
+    model = training.make_model()
+    before = [parameter.detach().clone() for parameter in model.parameters()]
     epochs = training.train(
-        training.make_model(),
-        torch.optim.SGD(training.make_model().parameters(), lr=0.1),
-        train,
-        epochs=1,
-        workers=0,
+        model, torch.optim.SGD(model.parameters(), lr=0.1), train, epochs=1, workers=0
     )
     assert epochs[0].samples == 20
+    # The optimizer stepped the model that was trained.
+    after = list(model.parameters())
+    assert any(not torch.equal(b, a) for b, a in zip(before, after, strict=True))
 
 
 def _run_demo(*args: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:

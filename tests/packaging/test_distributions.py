@@ -257,11 +257,8 @@ def test_io_works_on_the_oldest_python_we_support(dist, tmp_path, azurite):
     # torch has no wheel for it on this machine, so this checks io alone, as a
     # serving container without torch.distributed would install it.
     python = _oldest_python()
-    if python is None:
-        message = f"no Python {OLDEST_PYTHON} found (on PATH or under ~/.pyenv/versions)"
-        if os.environ.get("CI"):
-            pytest.fail(f"{message}; CI must test the oldest supported Python")
-        pytest.skip(message)
+    if python is None:  # a skip, which fails the run under CI=true (conftest.py)
+        pytest.skip(f"no Python {OLDEST_PYTHON} found (on PATH or under ~/.pyenv/versions)")
     env_python = make_env(tmp_path / "oldest", dist, f"azstoragetorch-io=={VERSION}", base=python)
     out = run_against_azurite(env_python, OLDEST_SCRIPT, azurite)
     assert out.returncode == 0, out.stderr

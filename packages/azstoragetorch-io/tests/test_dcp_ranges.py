@@ -9,7 +9,8 @@ from azstoragetorch.io.dcp._ranges import MergeLimits, merge_spans, split_parts
 
 KIB = 1024
 MIB = 1024 * KIB
-LIMITS = MergeLimits(max_gap=512 * KIB, max_waste=0.1, max_size=64 * MIB)
+# The defaults the reader uses, which docs/distributed-checkpoints.rst quotes.
+LIMITS = MergeLimits()
 
 
 def ranges(fetches):
@@ -101,3 +102,7 @@ def test_parts_are_large_and_cover_the_range_exactly():
             sum(n for _, n in parts[:i]) for i in range(len(parts))
         ]
         assert len(parts) == 1 or min(length for _, length in parts) >= 16 * MIB
+
+
+def test_the_defaults_are_the_ones_the_docs_quote():
+    assert (LIMITS.max_gap, LIMITS.max_waste) == (512 * KIB, 0.1)
