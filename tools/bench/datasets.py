@@ -15,7 +15,6 @@ import http.client
 import json
 import random
 import statistics
-import subprocess
 import time
 import urllib.parse
 from collections.abc import Callable
@@ -31,7 +30,7 @@ from azure.storage.blob import (
 )
 
 from .plan import IMPLEMENTATIONS, KIB, Implementation
-from .runner import Interpreter, RunFailed
+from .runner import Interpreter, RunFailed, run_json
 
 CONTAINER = "bench-datasets"
 BLOB_BYTES = 16 * KIB
@@ -190,20 +189,7 @@ def _sdk_listing_seconds(container: DataContainer) -> float:
 def _run_worker(
     interpreter: Interpreter, spec: dict[str, object], timeout: float
 ) -> dict[str, Any]:
-    command = [str(interpreter.python), "-I", WORKER, json.dumps(spec)]
-    try:
-        done = subprocess.run(
-            command, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout
-        )
-    except subprocess.TimeoutExpired as exc:
-        raise RunFailed(f"timed out after {exc.timeout:.0f} s") from exc
-    if done.returncode != 0:
-        raise RunFailed(f"exit code {done.returncode}:\n{done.stderr[-2500:]}")
-    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
-    module = Path(result["module"]).resolve()
-    if not module.is_relative_to(interpreter.package_root.resolve()):
-        raise RunFailed(f"{interpreter.implementation} imported its datasets from {module}")
-    return result
+    return run_json(interpreter, [str(WORKER), json.dumps(spec)], timeout)
 
 
 def run(

@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import shutil
 import socket
-import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +23,7 @@ from . import machine
 from .data import Store
 from .plan import Sizes, format_size
 from .report import Results, Summary
-from .runner import Measurement, RunFailed
+from .runner import Measurement, RunFailed, result_of, start
 
 __all__ = ["HEADER", "DcpResults", "measure", "notes", "rows"]
 
@@ -36,7 +35,6 @@ SPEED_TARGET = 0.8
 """Aggregate DCP throughput to blobs, as a share of single-process ``BlobIO``'s."""
 PARTIAL_TARGET = 1.2
 """Bytes fetched by a load of 10% of the keys, as a multiple of those keys' bytes."""
-_ERROR_TAIL = 2500
 
 
 @dataclass
@@ -95,19 +93,13 @@ def _run_ranks(python: Path, spec: dict[str, Any], timeout: float) -> Measuremen
         probe.bind(("127.0.0.1", 0))
         port = int(probe.getsockname()[1])
     processes = [
-        subprocess.Popen(
-            [str(python), "-I", str(WORKER), json.dumps({**spec, "rank": rank, "port": port})],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
+        start(python, str(WORKER), json.dumps({**spec, "rank": rank, "port": port}))
         for rank in range(spec["world_size"])
     ]
     outputs = []
     try:
         for process in processes:
-            outputs.append(_result(process, timeout))
+            outputs.append(result_of(process, timeout))
     finally:
         for process in processes:
             if process.poll() is None:
@@ -119,27 +111,7 @@ def _run_ranks(python: Path, spec: dict[str, Any], timeout: float) -> Measuremen
 
 
 def _run_worker(python: Path, spec: dict[str, Any], timeout: float) -> dict[str, Any]:
-    process = subprocess.Popen(
-        [str(python), "-I", str(WORKER), json.dumps(spec)],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    return _result(process, timeout)
-
-
-def _result(process: subprocess.Popen[str], timeout: float) -> dict[str, Any]:
-    try:
-        stdout, stderr = process.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired as exc:
-        raise RunFailed(f"timed out after {timeout:.0f} s") from exc
-    if process.returncode != 0:
-        raise RunFailed(f"exit code {process.returncode}:\n{stderr[-_ERROR_TAIL:]}")
-    try:
-        return dict(json.loads(stdout.strip().splitlines()[-1]))
-    except (ValueError, IndexError) as exc:
-        raise RunFailed(f"no result on stdout: {stdout[-_ERROR_TAIL:]!r}") from exc
+    return result_of(start(python, str(WORKER), json.dumps(spec)), timeout)
 
 
 def _delete_prefix(store: Store, prefix: str) -> None:

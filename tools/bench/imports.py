@@ -7,12 +7,10 @@ a process that never uses the default credential should not pay for the latter.
 
 from __future__ import annotations
 
-import json
 import statistics
-import subprocess
 
 from .plan import IMPLEMENTATIONS, Implementation
-from .runner import Interpreter, RunFailed
+from .runner import Interpreter, run_json
 
 _PROBE = """
 import json, sys, time
@@ -38,13 +36,7 @@ def measure(interpreters: dict[Implementation, Interpreter], reps: int) -> list[
         interpreter = interpreters[who]
         times, found = [], {}
         for _ in range(reps):
-            done = subprocess.run(
-                [str(interpreter.python), "-I", "-c", _PROBE],
-                capture_output=True, text=True, timeout=120, check=False,
-            )  # fmt: skip
-            if done.returncode != 0:
-                raise RunFailed(f"import azstoragetorch.io failed for {who}: {done.stderr[-800:]}")
-            found = json.loads(done.stdout.strip().splitlines()[-1])
+            found = run_json(interpreter, ["-c", _PROBE], timeout=120)
             times.append(float(found["seconds"]) * 1000)
         rows.append((
             who,

@@ -45,32 +45,53 @@ class Interpreter:
     """``azstoragetorch.io`` must be imported from below this folder."""
 
 
-def run_worker(interpreter: Interpreter, spec: dict[str, Any], timeout: float) -> Measurement:
-    """Run ``worker.py`` in a fresh isolated process; return its measurement."""
-    command = [str(interpreter.python), "-I", str(WORKER), json.dumps(spec)]
+def start(python: Path, *args: str) -> subprocess.Popen[str]:
+    """``python -I`` with ``args`` in a fresh process, its output captured."""
+    return subprocess.Popen(
+        [str(python), "-I", *args],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def result_of(process: subprocess.Popen[str], timeout: float) -> dict[str, Any]:
+    """The JSON object on the last line ``process`` prints; it is killed on timeout.
+
+    :raises RunFailed: On a timeout, a non-zero exit code, or no JSON result.
+    """
     try:
-        done = subprocess.run(
-            command,
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-        )
+        stdout, stderr = process.communicate(timeout=timeout)
     except subprocess.TimeoutExpired as exc:
-        raise RunFailed(f"timed out after {exc.timeout:.0f} s") from exc
-    if done.returncode != 0:
-        raise RunFailed(f"exit code {done.returncode}:\n{done.stderr[-_ERROR_TAIL:]}")
+        process.kill()
+        process.communicate()
+        raise RunFailed(f"timed out after {timeout:.0f} s") from exc
+    if process.returncode != 0:
+        raise RunFailed(f"exit code {process.returncode}:\n{stderr[-_ERROR_TAIL:]}")
     try:
-        result = json.loads(done.stdout.strip().splitlines()[-1])
+        return dict(json.loads(stdout.strip().splitlines()[-1]))
     except (ValueError, IndexError) as exc:
-        raise RunFailed(f"no result on stdout: {done.stdout[-_ERROR_TAIL:]!r}") from exc
+        raise RunFailed(f"no result on stdout: {stdout[-_ERROR_TAIL:]!r}") from exc
+
+
+def run_json(interpreter: Interpreter, args: list[str], timeout: float) -> dict[str, Any]:
+    """Run ``args`` with ``interpreter``; return its JSON result, whose ``module`` (the
+    ``azstoragetorch`` module it imported) must lie below the interpreter's package root.
+    """
+    result = result_of(start(interpreter.python, *args), timeout)
     module = Path(result["module"]).resolve()
     if not module.is_relative_to(interpreter.package_root.resolve()):
         raise RunFailed(
-            f"{interpreter.implementation} imported azstoragetorch.io from {module}, "
+            f"{interpreter.implementation} imported azstoragetorch from {module}, "
             f"not from {interpreter.package_root}"
         )
+    return result
+
+
+def run_worker(interpreter: Interpreter, spec: dict[str, Any], timeout: float) -> Measurement:
+    """Run ``worker.py`` in a fresh isolated process; return its measurement."""
+    result = run_json(interpreter, [str(WORKER), json.dumps(spec)], timeout)
     return Measurement(int(result["bytes"]), float(result["seconds"]), int(result["rss_growth"]))
 
 
