@@ -88,7 +88,7 @@ def read_from_writer(ctx: Case) -> None:
         f.read()
 
 
-def write_all(ctx: Case, url: str, data: object = b"data", **kwargs: object) -> None:
+def write_all(url: str, data: object = b"data", **kwargs: object) -> None:
     with BlobIO(url, "wb", **kwargs) as f:  # type: ignore[arg-type]
         f.write(data)  # type: ignore[arg-type]
 
@@ -238,25 +238,25 @@ ROWS = [
     # -- writing ----------------------------------------------------------------
     (
         "write-str",
-        lambda c: write_all(c, f"{c.url}/w.bin", "text", credential=c.key),
+        lambda c: write_all(f"{c.url}/w.bin", "text", credential=c.key),
         TypeError,
         "bytes-like object is required, not 'str'",
     ),
     (
         "write-int",
-        lambda c: write_all(c, f"{c.url}/w.bin", 42, credential=c.key),
+        lambda c: write_all(f"{c.url}/w.bin", 42, credential=c.key),
         TypeError,
         "not 'int'",
     ),
     (
         "write-list",
-        lambda c: write_all(c, f"{c.url}/w.bin", [1, 2], credential=c.key),
+        lambda c: write_all(f"{c.url}/w.bin", [1, 2], credential=c.key),
         TypeError,
         "not 'list'",
     ),
     (
         "write-none",
-        lambda c: write_all(c, f"{c.url}/w.bin", None, credential=c.key),
+        lambda c: write_all(f"{c.url}/w.bin", None, credential=c.key),
         TypeError,
         "not 'NoneType'",
     ),
@@ -275,25 +275,25 @@ ROWS = [
     ("flush-when-closed", lambda c: closed(c, "wb").flush(), ValueError, "closed BlobIO"),
     (
         "write-to-missing-container",
-        lambda c: write_all(c, f"{c.azurite.blob_endpoint}/no-such-container/b", credential=c.key),
+        lambda c: write_all(f"{c.azurite.blob_endpoint}/no-such-container/b", credential=c.key),
         FatalBlobIOWriteError,
         "container does not exist",
     ),
     (
         "write-with-read-only-sas",
-        lambda c: write_all(c, f"{c.url}/w.bin?{_sas(c, 'rl')}"),
+        lambda c: write_all(f"{c.url}/w.bin?{_sas(c, 'rl')}"),
         FatalBlobIOWriteError,
         "Not authorised.*SAS grants the needed permissions",
     ),
     (
         "write-with-expired-sas",
-        lambda c: write_all(c, f"{c.url}/w.bin?{_sas(c, 'rwc', expired=True)}"),
+        lambda c: write_all(f"{c.url}/w.bin?{_sas(c, 'rwc', expired=True)}"),
         FatalBlobIOWriteError,
         "Not authorised.*expired",
     ),
     (
         "write-with-another-blobs-sas",
-        lambda c: write_all(c, f"{c.url}/w.bin?{_blob_sas(c, 'other.bin', 'rwc')}"),
+        lambda c: write_all(f"{c.url}/w.bin?{_blob_sas(c, 'other.bin', 'rwc')}"),
         FatalBlobIOWriteError,
         "Not authorised",
     ),
@@ -598,7 +598,7 @@ NAMES = [
 def test_blob_names_with_every_special_character_round_trip(container, key):
     for index, name in enumerate(NAMES):
         url = f"{container.url}/{urllib.parse.quote(name, safe='')}"
-        write_all(None, url, b"%d" % index, credential=key)  # type: ignore[arg-type]
+        write_all(url, b"%d" % index, credential=key)
         with BlobIO(url, "rb", credential=key) as f:
             assert f.read() == b"%d" % index, name
     # The service stored the names as given ...

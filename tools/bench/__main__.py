@@ -183,9 +183,17 @@ def _measure(
         shutil.rmtree(workdir, ignore_errors=True)
 
 
+def _checkpoint_table(measured: Measured) -> tuple[list[report.Row], list[str]]:
+    """The BlobIO table's rows and the notes under it."""
+    assert measured.io is not None
+    rows = report.build_rows(measured.io, measured.sizes)
+    busy = machine.busy_warning(measured.io.loads)
+    return rows, report.notes(rows, measured.sizes, measured.io, busy)
+
+
 def _write_docs(
     measured: Measured,
-    sizes: Sizes,
+    checkpoint_table: tuple[list[report.Row], list[str]],
     elapsed: float,
     found: dict[str, str],
     torch_version: str,
@@ -193,8 +201,7 @@ def _write_docs(
 ) -> None:
     """Rewrite ``docs/performance.rst`` with this run's tables."""
     assert measured.io is not None
-    rows = report.build_rows(measured.io, sizes)
-    notes = report.notes(rows, sizes, measured.io, machine.busy_warning(measured.io.loads))
+    rows, notes = checkpoint_table
     upstream_text = f"azstoragetorch {found['azstoragetorch']} with torch {found['torch']}"
     page = docs.render(
         date=datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"),
@@ -273,13 +280,13 @@ def main(argv: list[str] | None = None) -> int:
 
     elapsed = time.monotonic() - started
     failures: list[str] = []
+    checkpoint_table: tuple[list[report.Row], list[str]] = ([], [])
     if measured.io is not None:
-        rows = report.build_rows(measured.io, sizes)
-        busy = machine.busy_warning(measured.io.loads)
+        checkpoint_table = _checkpoint_table(measured)
         print("\nCheckpoints (BlobIO)\n")
-        print(report.render_text(rows, measured.io.curl_missing))
+        print(report.render_text(checkpoint_table[0], measured.io.curl_missing))
         print()
-        for note in report.notes(rows, sizes, measured.io, busy):
+        for note in checkpoint_table[1]:
             print(f"* {note}")
         failures.extend(measured.io.failures)
     for title, table, notes in _sections(measured, rst=False):
@@ -295,7 +302,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\nFAILED {failure}", file=sys.stderr)
 
     if (not args.quick or args.write_docs) and set(args.parts) == set(PARTS):
-        _write_docs(measured, sizes, elapsed, found, torch_version, curl)
+        _write_docs(measured, checkpoint_table, elapsed, found, torch_version, curl)
     return 1 if failures else 0
 
 
