@@ -28,7 +28,7 @@ import ssl
 import threading
 import urllib.parse
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, cast
 
 from azure.core.exceptions import (
     ServiceResponseError,
@@ -44,6 +44,7 @@ from azstoragetorch._core._pool import (
     proxy_applies,
     tls_context,
 )
+from azstoragetorch._core._response import FastHeadersResponse
 
 __all__ = ["CONNECTION_TIMEOUT", "READ_TIMEOUT", "HttpClientResponse", "HttpClientTransport"]
 
@@ -210,15 +211,16 @@ class HttpClientResponse(HttpResponse):
     def __init__(
         self,
         request: HttpRequest,
-        internal_response: http.client.HTTPResponse,
+        internal_response: FastHeadersResponse,
         connection: http.client.HTTPConnection,
         pool: ConnectionPool,
     ) -> None:
         super().__init__(request, internal_response)
-        self.internal_response: http.client.HTTPResponse = internal_response
+        self.internal_response: FastHeadersResponse = internal_response
         self.status_code = internal_response.status
         self.reason = internal_response.reason
-        self.headers = _headers(internal_response.msg)
+        # The pool's connections read headers into this mapping (see ``_response``).
+        self.headers = cast(CaseInsensitiveDict, internal_response.headers)
         self.content_type = self.headers.get("Content-Type")
         self._connection: http.client.HTTPConnection | None = connection
         self._pool = pool
@@ -345,7 +347,7 @@ def _exchange(
     target: str,
     body: _Body,
     read_timeout: float | None,
-) -> http.client.HTTPResponse:
+) -> FastHeadersResponse:
     """Send ``request`` on ``connection`` and read the response's status and headers."""
     method = request.method
     headers = request.headers
@@ -362,7 +364,9 @@ def _exchange(
     elif "Content-Length" not in headers and (body.payload is not None or method in _BODY_METHODS):
         connection.putheader("Content-Length", str(body.length))
     connection.endheaders(body.payload, encode_chunked=chunked)
-    return connection.getresponse()
+    response = connection.getresponse()
+    assert isinstance(response, FastHeadersResponse)  # the pool's connections make these
+    return response
 
 
 def _response_error(error: BaseException) -> ServiceResponseError:
@@ -372,16 +376,6 @@ def _response_error(error: BaseException) -> ServiceResponseError:
         return ServiceResponseTimeoutError(f"The response timed out: {error}", error=error)
     message = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
     return ServiceResponseError(f"The connection broke: {message}", error=error)
-
-
-def _headers(message: http.client.HTTPMessage) -> CaseInsensitiveDict:
-    headers = CaseInsensitiveDict()
-    for name, value in message.items():
-        if name in headers:  # a repeated header is one comma-separated value
-            headers[name] = f"{headers[name]}, {value}"
-        else:
-            headers[name] = value
-    return headers
 
 
 def _new_requests_transport() -> HttpTransport[HttpRequest, HttpResponse]:

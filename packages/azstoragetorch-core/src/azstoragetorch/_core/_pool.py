@@ -14,6 +14,8 @@ import threading
 
 from azure.core.exceptions import ServiceRequestError, ServiceRequestTimeoutError
 
+from azstoragetorch._core._response import FastHeadersResponse
+
 __all__ = ["POOL_SIZE", "ConnectionPool", "ca_bundle", "proxy_applies", "tls_context"]
 
 # Enough idle connections per host for the widest parallelism the library uses at
@@ -75,6 +77,7 @@ class ConnectionPool:
                 context=self._context,
                 blocksize=SEND_BLOCK,
             )
+        connection.response_class = FastHeadersResponse
         try:
             connection.connect()
         except TimeoutError as error:
