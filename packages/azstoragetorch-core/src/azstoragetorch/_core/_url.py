@@ -22,9 +22,9 @@ parameter: a SAS is recognised by its ``sig`` parameter, ``snapshot`` and
 from __future__ import annotations
 
 import dataclasses
+import functools
 import ipaddress
 import urllib.parse
-from collections.abc import Iterator
 
 __all__ = ["BlobURL"]
 
@@ -108,18 +108,27 @@ class BlobURL:
 
     # -- what the URL holds -------------------------------------------------------
 
-    def _params(self) -> Iterator[tuple[str, str]]:
+    # The derived values below are computed on first use and kept: a dataset asks
+    # for them once per sample. (``cached_property`` stores into the instance's
+    # ``__dict__`` directly, which a frozen dataclass allows; equality, hashing and
+    # ``dataclasses.replace`` see the fields only.)
+
+    @functools.cached_property
+    def _params(self) -> tuple[tuple[str, str], ...]:
+        """The query's (lower-cased key, value) pairs, decoded, in order."""
+        pairs = []
         for piece in self.query:
             key, _, value = piece.partition("=")
-            yield urllib.parse.unquote(key).lower(), urllib.parse.unquote(value)
+            pairs.append((urllib.parse.unquote(key).lower(), urllib.parse.unquote(value)))
+        return tuple(pairs)
 
     def _param(self, name: str) -> str | None:
-        return next((value for key, value in self._params() if key == name), None)
+        return next((value for key, value in self._params if key == name), None)
 
-    @property
+    @functools.cached_property
     def has_sas(self) -> bool:
         """Whether the query string carries a SAS token (recognised by ``sig``)."""
-        return any(key == _SAS_KEY for key, _ in self._params())
+        return any(key == _SAS_KEY for key, _ in self._params)
 
     @property
     def snapshot(self) -> str | None:
@@ -131,7 +140,7 @@ class BlobURL:
         """The ``versionid`` the URL selects, if any."""
         return self._param(_VERSION_KEY)
 
-    @property
+    @functools.cached_property
     def sas_query(self) -> str:
         """The raw query string without ``snapshot`` and ``versionid``.
 
@@ -140,13 +149,13 @@ class BlobURL:
         """
         return "&".join(
             piece
-            for piece, (key, _) in zip(self.query, self._params(), strict=True)
+            for piece, (key, _) in zip(self.query, self._params, strict=True)
             if key not in (_SNAPSHOT_KEY, _VERSION_KEY)
         )
 
     # -- URLs built from it -------------------------------------------------------
 
-    @property
+    @functools.cached_property
     def account_url(self) -> str:
         """The service endpoint: ``scheme://host[/account]``."""
         base = f"{self.scheme}://{self.netloc}"
@@ -154,13 +163,13 @@ class BlobURL:
             return f"{base}/{urllib.parse.quote(self.account or '', safe='')}"
         return base
 
-    @property
+    @functools.cached_property
     def container_url(self) -> str:
         """The container's URL, without any query. Needs a container."""
         container = self.require_container()
         return f"{self.account_url}/{urllib.parse.quote(container, safe='')}"
 
-    @property
+    @functools.cached_property
     def url(self) -> str:
         """The URL without any query string: safe to show to users.
 
@@ -176,6 +185,10 @@ class BlobURL:
 
         Never show this to users; show :attr:`url`.
         """
+        return self._request_url
+
+    @functools.cached_property
+    def _request_url(self) -> str:
         return f"{self.url}?{'&'.join(self.query)}" if self.query else self.url
 
     def blob(self, blob_name: str) -> BlobURL:
@@ -185,10 +198,15 @@ class BlobURL:
         ``snapshot`` and ``versionid``, which select one blob's data.
         """
         self.require_container()
+        blob = dataclasses.replace(self, blob_name=blob_name, query=self._container_query)
+        # The container part is the same: share it rather than quote it again.
+        blob.__dict__["container_url"] = self.container_url
+        return blob
+
+    @functools.cached_property
+    def _container_query(self) -> tuple[str, ...]:
         sas_query = self.sas_query
-        return dataclasses.replace(
-            self, blob_name=blob_name, query=tuple(sas_query.split("&")) if sas_query else ()
-        )
+        return tuple(sas_query.split("&")) if sas_query else ()
 
     # -- checks -------------------------------------------------------------------
 

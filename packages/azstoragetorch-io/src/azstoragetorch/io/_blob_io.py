@@ -95,7 +95,10 @@ class BlobIO(_BinaryFile):
         self._fatal: FatalBlobIOWriteError | None = None
         if mode not in _MODES:
             raise ValueError(f"Unsupported mode {mode!r}: BlobIO supports 'rb' and 'wb'.")
-        url = BlobURL.parse(blob_url)
+        # Datasets pass a client built on a pipeline they share across blobs; its URL
+        # is the parsed ``blob_url``, so it is not parsed again per sample.
+        client: BlobClient | None = _internal_only_kwargs.pop("blob_client", None)
+        url = BlobURL.parse(blob_url) if client is None else client.url
         url.require_blob()
         if mode == "wb" and (url.snapshot or url.version_id):
             raise ValueError(
@@ -107,8 +110,6 @@ class BlobIO(_BinaryFile):
         options: ClientOptions = _internal_only_kwargs.pop("client_options", ClientOptions())
         read_options: ReadOptions | None = _internal_only_kwargs.pop("read_options", None)
         write_options: WriteOptions | None = _internal_only_kwargs.pop("write_options", None)
-        # Datasets pass a client built on a pipeline they share across blobs.
-        client: BlobClient | None = _internal_only_kwargs.pop("blob_client", None)
         reject_unknown(_internal_only_kwargs, "BlobIO()")
         if client is None:
             client = BlobClient.create(url, credential, options)
