@@ -77,3 +77,32 @@ def test_http_client_responses_are_read_directly():
         buffer = bytearray(5)
         assert BodyReader(response).readinto(memoryview(buffer)) == 5
         assert buffer == b"hello"
+
+
+def test_a_urllib3_error_mid_body_is_a_service_response_error(monkeypatch):
+    import urllib3.exceptions
+    from azure.core.exceptions import ServiceResponseError
+
+    monkeypatch.setattr(_body, "_RECEIVE_CHUNK", 4)
+    broken = urllib3.exceptions.ProtocolError("Connection broken: IncompleteRead")
+    reader, _ = reader_over(BreakingStream(b"01234", broken))
+    with pytest.raises(ServiceResponseError, match="ProtocolError") as caught:
+        reader.readinto(memoryview(bytearray(10)))
+    assert caught.value.bytes_received == 5
+    assert caught.value.__cause__ is broken
+
+
+def test_importing_the_library_does_not_import_requests():
+    # requests and urllib3 cost tens of milliseconds to import and are needed only
+    # for hosts behind a proxy.
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, azstoragetorch.io, azstoragetorch.datasets;"
+        "print(sorted(m for m in ('requests', 'urllib3') if m in sys.modules))"
+    )
+    output = subprocess.run(
+        [sys.executable, "-c", code], check=True, capture_output=True, text=True
+    ).stdout
+    assert output.strip() == "[]"

@@ -5,8 +5,6 @@ from __future__ import annotations
 import http.client
 from typing import Any
 
-import requests.exceptions
-import urllib3.exceptions
 from azure.core.exceptions import ServiceResponseError
 from azure.core.pipeline.transport import HttpResponse
 
@@ -24,15 +22,23 @@ class TruncatedBodyError(ConnectionError):
     """The connection ended before the body's announced length arrived."""
 
 
-# What a body read raises when the connection breaks mid-transfer.
+# What a body read raises when the connection breaks mid-transfer. urllib3's and
+# requests' own errors (the requests transport, for proxied hosts) are raised as
+# ServiceResponseError, so that importing this library does not import requests.
 BODY_ERRORS: tuple[type[BaseException], ...] = (
     ConnectionError,
     TimeoutError,
     http.client.HTTPException,
-    urllib3.exceptions.HTTPError,
-    requests.exceptions.RequestException,
     ServiceResponseError,
 )
+
+
+def _requests_errors() -> tuple[type[BaseException], ...]:
+    # Called only for a response of the requests transport, which has imported both.
+    import requests.exceptions
+    import urllib3.exceptions
+
+    return (urllib3.exceptions.HTTPError, requests.exceptions.RequestException)
 
 
 class BodyReader:
@@ -73,6 +79,14 @@ class BodyReader:
         except BODY_ERRORS as error:
             error.bytes_received = filled  # type: ignore[attr-defined]
             raise
+        except Exception as error:
+            if self._ours is not None or not isinstance(error, _requests_errors()):
+                raise
+            broken = ServiceResponseError(
+                f"The connection broke: {type(error).__name__}: {error}", error=error
+            )
+            broken.bytes_received = filled  # type: ignore[attr-defined]
+            raise broken from error
         return filled
 
     def release(self) -> None:
