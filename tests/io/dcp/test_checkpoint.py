@@ -9,8 +9,13 @@ import pytest
 import torch
 import torch.distributed.checkpoint as dcp
 from azure.storage.blob import ContainerSasPermissions, generate_container_sas
+from torch.distributed.checkpoint.api import CheckpointException
 
-from azstoragetorch.exceptions import BlobNotFoundError, CheckpointMetadataError
+from azstoragetorch.exceptions import (
+    BlobNotFoundError,
+    CheckpointExistsError,
+    CheckpointMetadataError,
+)
 from azstoragetorch.io.dcp import BlobStorageReader, BlobStorageWriter
 
 KEYS = 100
@@ -107,6 +112,58 @@ def test_overwrite_replaces_the_checkpoint_and_references_only_the_new_data(
     referenced = {item.blob.split("/")[0] for item in reader.read_metadata().storage_data.values()}
     assert len(referenced) == 1
     assert referenced < folders
+
+
+class _OvertakenWriter(BlobStorageWriter):
+    """A save that another save to the same prefix overtakes: the other one commits
+    its metadata after this one's existence check and before this one's commit."""
+
+    def __init__(self, location, key, other):
+        super().__init__(location, credential=key)
+        self._key = key
+        self._other = other
+
+    def write_data(self, plan, planner):
+        written = super().write_data(plan, planner)
+        dcp.save(
+            self._other, storage_writer=BlobStorageWriter(self.checkpoint_id, credential=self._key)
+        )
+        return written
+
+
+def test_a_save_overtaken_by_another_is_refused_at_commit_and_the_other_is_kept(
+    container, location, key, quiet
+):
+    overtaken = _OvertakenWriter(location, key, {"w": torch.full((10,), 2.0)})
+    with pytest.raises(CheckpointException) as caught:  # how dcp.save reports a rank's failure
+        dcp.save({"w": torch.ones(10)}, storage_writer=overtaken)
+    # One rank; torch keeps its failure as (exception, traceback).
+    [(refusal, _)] = caught.value.failures.values()
+    assert isinstance(refusal, CheckpointExistsError)
+    assert str(refusal) == (
+        f"Another save committed a distributed checkpoint at {location} while this one "
+        f"was running; it was kept, and this save's data was left unreferenced in "
+        f"{location}/{overtaken._save_id}/. Pass overwrite=True to BlobStorageWriter to "
+        "replace it, or save to another prefix."
+    )
+    loaded = {"w": torch.zeros(10)}
+    dcp.load(loaded, storage_reader=BlobStorageReader(location, credential=key))
+    assert torch.equal(loaded["w"], torch.full((10,), 2.0))
+
+
+class _RetriedCommitWriter(BlobStorageWriter):
+    """Commits the metadata twice, as a retry after a lost response does."""
+
+    def finish(self, metadata, results):
+        super().finish(metadata, results)
+        super().finish(metadata, results)
+
+
+def test_a_retried_metadata_commit_that_finds_its_own_metadata_succeeds(location, key, quiet):
+    dcp.save({"w": torch.ones(10)}, storage_writer=_RetriedCommitWriter(location, credential=key))
+    loaded = {"w": torch.zeros(10)}
+    dcp.load(loaded, storage_reader=BlobStorageReader(location, credential=key))
+    assert torch.equal(loaded["w"], torch.ones(10))
 
 
 def test_a_sas_in_the_url_is_used_and_never_stored_or_shown(container, azurite, quiet):

@@ -230,17 +230,22 @@ class BlobClient:
 
     # -- writing ------------------------------------------------------------------
 
-    def put_blob(self, data: bytes | bytearray | memoryview, md5: str) -> None:
-        """Upload ``data`` as the whole blob in one request, checked against ``md5``."""
-        self._send(
-            "PUT",
-            headers={
-                "x-ms-blob-type": "BlockBlob",
-                "Content-MD5": md5,
-                "Content-Type": "application/octet-stream",
-            },
-            body=data,
-        )
+    def put_blob(
+        self, data: bytes | bytearray | memoryview, md5: str, *, create_only: bool = False
+    ) -> None:
+        """Upload ``data`` as the whole blob in one request, checked against ``md5``.
+
+        With ``create_only``, the service refuses (409 ``BlobAlreadyExists``) if the
+        blob exists.
+        """
+        headers = {
+            "x-ms-blob-type": "BlockBlob",
+            "Content-MD5": md5,
+            "Content-Type": "application/octet-stream",
+        }
+        if create_only:
+            headers["If-None-Match"] = "*"
+        self._send("PUT", headers=headers, body=data)
 
     def put_block(self, block_id: str, data: bytes | bytearray | memoryview, md5: str) -> None:
         """Stage one block, checked against ``md5``; invisible until committed."""
@@ -251,20 +256,22 @@ class BlobClient:
             body=data,
         )
 
-    def put_block_list(self, block_ids: list[str]) -> None:
-        """Commit the staged blocks, in order, as the blob's new content."""
+    def put_block_list(self, block_ids: list[str], *, create_only: bool = False) -> None:
+        """Commit the staged blocks, in order, as the blob's new content.
+
+        With ``create_only``, the service refuses (409 ``BlobAlreadyExists``) if the
+        blob exists.
+        """
         body = "".join(f"<Latest>{block_id}</Latest>" for block_id in block_ids)
         payload = f'<?xml version="1.0" encoding="utf-8"?><BlockList>{body}</BlockList>'.encode()
-        self._send(
-            "PUT",
-            query="comp=blocklist",
-            headers={
-                "Content-MD5": content_md5(payload),
-                "Content-Type": "application/xml",
-                "x-ms-blob-content-type": "application/octet-stream",
-            },
-            body=payload,
-        )
+        headers = {
+            "Content-MD5": content_md5(payload),
+            "Content-Type": "application/xml",
+            "x-ms-blob-content-type": "application/octet-stream",
+        }
+        if create_only:
+            headers["If-None-Match"] = "*"
+        self._send("PUT", query="comp=blocklist", headers=headers, body=payload)
 
 
 def _quote_block_id(block_id: str) -> str:

@@ -117,8 +117,9 @@ class CheckpointExistsError(AZStorageTorchError, FileExistsError):
     """A distributed checkpoint already exists where a new one was to be saved.
 
     Raised by ``azstoragetorch.io.dcp.BlobStorageWriter`` (created without
-    ``overwrite=True``) before anything is uploaded; the existing checkpoint is left
-    as it was. Catch it as ``FileExistsError`` too.
+    ``overwrite=True``) before anything is uploaded, or, when another save committed
+    a checkpoint at the same location while this one ran, instead of committing;
+    the existing checkpoint is left as it was. Catch it as ``FileExistsError`` too.
     """
 
 

@@ -53,9 +53,13 @@ class WriteOptions:
 class BlobWriter:
     """Buffers, stages and commits the data written through one ``BlobIO``."""
 
-    def __init__(self, client: BlobClient, options: WriteOptions | None = None) -> None:
+    def __init__(
+        self, client: BlobClient, options: WriteOptions | None = None, *, create_only: bool = False
+    ) -> None:
         self._client = client
         self._options = options or WriteOptions()
+        # Commit only if the blob does not exist yet (the service refuses with 409).
+        self._create_only = create_only
         self._block: bytearray | None = None
         self._block_ids: list[str] = []
         self._futures: list[concurrent.futures.Future[None]] = []
@@ -103,12 +107,12 @@ class BlobWriter:
             if not self._block_ids:
                 # One request: the data fits in one block (possibly empty).
                 data = memoryview(self._block or b"")
-                self._client.put_blob(data, content_md5(data))
+                self._client.put_blob(data, content_md5(data), create_only=self._create_only)
             else:
                 if self._block:
                     self._stage_current_block()
                 self._wait_for_uploads()
-                self._client.put_block_list(self._block_ids)
+                self._client.put_block_list(self._block_ids, create_only=self._create_only)
         except FatalBlobIOWriteError:
             raise
         except BaseException as error:

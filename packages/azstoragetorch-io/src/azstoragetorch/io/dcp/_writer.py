@@ -21,10 +21,16 @@ from torch.distributed.checkpoint.planner import SavePlan, SavePlanner, WriteIte
 from torch.distributed.checkpoint.storage import StorageWriter, WriteResult
 from torch.futures import Future
 
-from azstoragetorch._core._client import ClientOptions
+from azstoragetorch._core._client import BlobClient, ClientOptions
 from azstoragetorch._core._clients import reject_unknown
 from azstoragetorch._core._credentials import Credential
-from azstoragetorch.exceptions import BlobNotFoundError, CheckpointExistsError
+from azstoragetorch.exceptions import (
+    BlobNotFoundError,
+    BlobServiceError,
+    CheckpointExistsError,
+    FatalBlobIOWriteError,
+)
+from azstoragetorch.io._reader import BlobReader
 from azstoragetorch.io._writer import BlobWriter, WriteOptions
 from azstoragetorch.io.dcp._layout import (
     LAYOUT_VERSION,
@@ -89,7 +95,8 @@ class BlobStorageWriter(Located, StorageWriter):
     :param overwrite: Whether to replace a checkpoint that already exists at the
         location. ``False`` (the default) makes the save fail with
         :class:`~azstoragetorch.exceptions.CheckpointExistsError` before anything is
-        uploaded if ``<prefix>/.metadata`` exists.
+        uploaded if ``<prefix>/.metadata`` exists, and at the end if another save
+        committed a checkpoint there in the meantime (that one is kept).
     :raises ValueError: for a URL that names no container, or a snapshot or version.
     :raises TypeError: for a credential of an unsupported type.
 
@@ -192,10 +199,26 @@ class BlobStorageWriter(Located, StorageWriter):
         metadata.storage_meta = self.storage_meta()
         metadata.version = LAYOUT_VERSION
         payload = pickle.dumps(metadata, protocol=pickle.HIGHEST_PROTOCOL)
-        writer = BlobWriter(self._location.client(METADATA_NAME), self._write_options)
+        client = self._location.client(METADATA_NAME)
+        # Without overwrite, the commit itself refuses an existing checkpoint: another
+        # save to the same prefix may have committed since prepare_global_plan checked.
+        writer = BlobWriter(client, self._write_options, create_only=not self._overwrite)
         try:
             writer.write(memoryview(payload))
             writer.commit()
+        except FatalBlobIOWriteError as error:
+            writer.abort()
+            if not _already_exists(error):
+                raise
+            if _holds(client, payload):
+                return  # our own commit, whose response was lost and retried
+            raise CheckpointExistsError(
+                f"Another save committed a distributed checkpoint at {self.checkpoint_id} "
+                "while this one was running; it was kept, and this save's data was left "
+                f"unreferenced in {self.checkpoint_id}/{self._save_id}/. "
+                "Pass overwrite=True to BlobStorageWriter to replace it, or save to another "
+                "prefix."
+            ) from None
         except BaseException:
             writer.abort()
             raise
@@ -230,6 +253,20 @@ class BlobStorageWriter(Located, StorageWriter):
             writer.abort()
             raise
         return results
+
+
+def _already_exists(error: FatalBlobIOWriteError) -> bool:
+    cause = error.__cause__
+    return isinstance(cause, BlobServiceError) and cause.error_code == "BlobAlreadyExists"
+
+
+def _holds(client: BlobClient, payload: bytes) -> bool:
+    """Whether the blob's content is ``payload`` (it names this save's own folder)."""
+    reader = BlobReader(client)
+    try:
+        return reader.size == len(payload) and reader.read(0, reader.size) == payload
+    finally:
+        reader.close()
 
 
 def _write_item(
