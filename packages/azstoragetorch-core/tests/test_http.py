@@ -426,6 +426,23 @@ def test_no_proxy_sends_directly(server, monkeypatch):
     assert server.requests[0][1] == "/blob"
 
 
+def test_the_environment_is_read_once_per_host(server, monkeypatch):
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.lower(), raising=False)
+    with HttpClientTransport() as transport:
+        assert get(transport, f"{server.url}/blob").body() == BODY
+        # Decided when the host was first contacted: a proxy set later is not read.
+        monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")  # nothing listens there
+        response = get(transport, f"{server.url}/blob")
+        assert isinstance(response, HttpClientResponse)
+        assert response.body() == BODY
+    # A new transport (as in a new process) reads it, and goes to the dead proxy.
+    with HttpClientTransport() as transport, pytest.raises(ServiceRequestError):
+        get(transport, f"{server.url}/blob")
+    assert server.connections == 1
+
+
 # Python 3.12+ warns about forking a process with threads (the server's); the
 # child here only sends one request and exits.
 @pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
