@@ -211,7 +211,9 @@ def _write_docs(
             azurite_version=measured.azurite_version,
             upstream=upstream_text,
             curl=curl,
-            load=machine.load_summary(measured.io.loads),
+            load=machine.load_summary(
+                measured.io.loads + (measured.dcp.loads if measured.dcp else [])
+            ),
         ),
         table=report.render_rst(rows, measured.io.curl_missing),
         notes=notes,

@@ -11,6 +11,7 @@ over the slowest rank's time.
 
 from __future__ import annotations
 
+import concurrent.futures
 import json
 import shutil
 import socket
@@ -46,6 +47,8 @@ class DcpResults:
     partial: list[tuple[int, int]] = field(default_factory=list)
     """(bytes of the keys loaded, bytes fetched) of each partial load."""
     failures: list[str] = field(default_factory=list)
+    loads: list[float] = field(default_factory=list)
+    """The 1-minute load average after each measurement."""
 
 
 def measure(sizes: Sizes, store: Store, python: Path, workdir: Path, timeout: float) -> DcpResults:
@@ -70,7 +73,7 @@ def measure(sizes: Sizes, store: Store, python: Path, workdir: Path, timeout: fl
                     _fail(results, rep, sizes, label, str(exc))
                     break  # nothing to load after a failed save
                 results.rates.setdefault(label, []).append(got)
-                _progress(rep, sizes, label, got)
+                _progress(rep, sizes, label, got, results)
         spec = {**base, **targets["blob"], "storage": "blob", "action": "partial"}
         try:
             partial = _run_worker(python, spec, timeout)
@@ -97,14 +100,22 @@ def _run_ranks(python: Path, spec: dict[str, Any], timeout: float) -> Measuremen
         for rank in range(spec["world_size"])
     ]
     outputs = []
-    try:
-        for process in processes:
-            outputs.append(result_of(process, timeout))
-    finally:
-        for process in processes:
-            if process.poll() is None:
-                process.kill()
-                process.wait()
+    # Ranks are awaited in the order they finish: the first to fail is the one
+    # reported, and the others (waiting for it in a collective) are stopped.
+    with concurrent.futures.ThreadPoolExecutor(len(processes)) as pool:
+        ranks = {
+            pool.submit(result_of, process, timeout): rank for rank, process in enumerate(processes)
+        }
+        try:
+            for finished in concurrent.futures.as_completed(ranks):
+                try:
+                    outputs.append(finished.result())
+                except RunFailed as exc:
+                    raise RunFailed(f"rank {ranks[finished]}: {exc}") from exc
+        finally:
+            for process in processes:
+                if process.poll() is None:
+                    process.kill()
     return Measurement(
         sum(int(out["bytes"]) for out in outputs), max(float(out["seconds"]) for out in outputs)
     )
@@ -125,8 +136,10 @@ def _label(sizes: Sizes, action: str) -> str:
     return f"DCP {action} {format_size(sizes.big)}, {WORLD_SIZE} ranks"
 
 
-def _progress(rep: int, sizes: Sizes, label: str, m: Measurement) -> None:
+def _progress(rep: int, sizes: Sizes, label: str, m: Measurement, results: DcpResults) -> None:
     load = machine.load_average()
+    if load is not None:
+        results.loads.append(load)
     print(
         f"[{rep}/{sizes.reps}] DCP {label:<25} {m.mibps:8.1f} MiB/s  {m.seconds:7.2f} s"
         + ("" if load is None else f"  load {load:.1f}"),
@@ -193,6 +206,9 @@ def notes(dcp: DcpResults) -> list[str]:
         "split between them; throughput is the whole state dict over the slowest rank's "
         "time. The local-disk load reads files just written, mostly from the page cache.",
     ]
+    busy = machine.busy_warning(dcp.loads)
+    if busy:
+        found.append(busy)
     for failure in dcp.failures:
         last = failure.strip().splitlines()[-1]
         found.append(f"FAILED: {failure.splitlines()[0]} ... {last}"[:300])

@@ -18,6 +18,7 @@ checkpoint becomes visible in one step, when the new metadata blob is committed.
 
 from __future__ import annotations
 
+import ctypes
 import dataclasses
 
 import torch
@@ -28,6 +29,7 @@ __all__ = [
     "TENSOR_ALIGNMENT",
     "StoredItem",
     "data_blob_prefix",
+    "tensor_memory",
 ]
 
 METADATA_NAME = ".metadata"
@@ -60,3 +62,15 @@ class StoredItem:
 def data_blob_prefix(save_id: str, rank: int) -> str:
     """The start of the names of the data blobs that ``rank`` writes in one save."""
     return f"{save_id}/__{rank}_"
+
+
+def tensor_memory(tensor: torch.Tensor) -> memoryview:
+    """The bytes of a contiguous CPU tensor as a writable view, without a copy (and
+    without numpy, which torch does not require).
+
+    The view does not keep ``tensor`` alive: the caller does, while the view is used.
+    """
+    size = tensor.numel() * tensor.element_size()
+    if size == 0:
+        return memoryview(bytearray())
+    return memoryview((ctypes.c_char * size).from_address(tensor.data_ptr())).cast("B")

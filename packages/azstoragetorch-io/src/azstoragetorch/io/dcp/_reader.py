@@ -22,7 +22,7 @@ from azstoragetorch._core._clients import reject_unknown
 from azstoragetorch._core._credentials import Credential
 from azstoragetorch.exceptions import CheckpointMetadataError
 from azstoragetorch.io._reader import BlobReader
-from azstoragetorch.io.dcp._layout import METADATA_NAME, StoredItem
+from azstoragetorch.io.dcp._layout import METADATA_NAME, StoredItem, tensor_memory
 from azstoragetorch.io.dcp._location import Located, Location
 from azstoragetorch.io.dcp._ranges import Fetch, MergeLimits, merge_spans, split_parts
 
@@ -30,6 +30,13 @@ __all__ = ["BlobStorageReader"]
 
 _MIB = 1024 * 1024
 _BUFFER_ALIGNMENT = 16
+
+
+# A fetch under way: the range, the memory it fills (a buffer of ours, or the target
+# tensor's own), its parts, and that target tensor if it is received into directly.
+_Started = tuple[
+    Fetch[ReadItem], memoryview, list[concurrent.futures.Future[None]], torch.Tensor | None
+]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -201,6 +208,36 @@ def _span(stored: StoredItem, item: ReadItem) -> tuple[int, int]:
     return stored.offset + first * size, stored.offset + (last + 1) * size
 
 
+def _receiving_tensor(
+    planner: LoadPlanner, fetch: Fetch[ReadItem], storage: dict[Any, StoredItem]
+) -> torch.Tensor | None:
+    """The state dict's tensor that ``fetch`` fills exactly, if its bytes can be
+    received straight into it; else None (they go through a buffer of ours).
+
+    That is the case for a fetch of one tensor item covering whole rows of the stored
+    tensor (so its bytes are one run in C order) whose target is a contiguous CPU
+    tensor of the stored dtype and the item's shape.
+    """
+    if len(fetch.members) != 1:
+        return None
+    _start, _end, item = fetch.members[0]
+    stored = storage[item.storage_index]
+    if item.type == LoadItemType.BYTE_IO or stored.dtype is None:
+        return None
+    lengths = tuple(item.lengths)
+    if lengths[1:] != tuple(stored.shape[1:]) or any(item.storage_offsets[1:]):
+        return None
+    target = planner.resolve_tensor(item).detach()
+    fits = (
+        target.device.type == "cpu"
+        and target.dtype == stored.dtype
+        and target.is_contiguous()
+        and tuple(target.size()) == lengths
+        and target.numel() * target.element_size() == fetch.size
+    )
+    return target if fits else None
+
+
 def _hand_over(planner: LoadPlanner, item: ReadItem, stored: StoredItem, data: memoryview) -> None:
     """Give torch one item's bytes: ``data`` starts at the item's first needed byte."""
     if item.type == LoadItemType.BYTE_IO:
@@ -228,7 +265,9 @@ class _Fetcher:
     """Fetches ranges with parallel ranged GETs and hands their items to torch in order.
 
     Fetching runs ahead of handing over by at most ``max_in_flight`` bytes; the
-    planner is only called from the calling thread.
+    planner is only called from the calling thread. A range that is exactly one
+    tensor of the state dict is received into that tensor's memory: no buffer and
+    no copy (for a 1 GiB tensor, 1 GiB less at peak).
     """
 
     def __init__(self, location: Location, options: _FetchOptions) -> None:
@@ -241,9 +280,7 @@ class _Fetcher:
         planner: LoadPlanner,
         storage: dict[Any, StoredItem],
     ) -> None:
-        pending: collections.deque[
-            tuple[Fetch[ReadItem], memoryview, list[concurrent.futures.Future[None]]]
-        ] = collections.deque()
+        pending: collections.deque[_Started] = collections.deque()
         in_flight = 0
         queue = collections.deque(fetches)
         with concurrent.futures.ThreadPoolExecutor(
@@ -255,11 +292,15 @@ class _Fetcher:
                         not pending or in_flight + queue[0].size <= self._options.max_in_flight
                     ):
                         fetch = queue.popleft()
-                        pending.append(self._start(pool, fetch))
+                        pending.append(self._start(pool, fetch, planner, storage))
                         in_flight += fetch.size
-                    fetch, view, parts = pending.popleft()
+                    fetch, view, parts, target = pending.popleft()
                     for part in parts:
                         part.result()
+                    if target is not None:
+                        planner.commit_tensor(fetch.members[0][2], target)
+                        in_flight -= fetch.size
+                        continue
                     for start, _end, item in fetch.members:
                         offset = start - fetch.start
                         _hand_over(
@@ -271,24 +312,31 @@ class _Fetcher:
                     in_flight -= fetch.size
             except BaseException:
                 # The parts write into buffers of ours; drop the ones not started.
-                for _fetch, _buffer, parts in pending:
+                for _fetch, _buffer, parts, _target in pending:
                     for part in parts:
                         part.cancel()
                 raise
 
     def _start(
-        self, pool: concurrent.futures.ThreadPoolExecutor, fetch: Fetch[ReadItem]
-    ) -> tuple[Fetch[ReadItem], memoryview, list[concurrent.futures.Future[None]]]:
+        self,
+        pool: concurrent.futures.ThreadPoolExecutor,
+        fetch: Fetch[ReadItem],
+        planner: LoadPlanner,
+        storage: dict[Any, StoredItem],
+    ) -> _Started:
         client = self._location.client(fetch.blob)
-        # Blob offsets and buffer addresses agree modulo the allocator's alignment
-        # (16 bytes), so tensors written aligned are aligned in memory too.
-        lead = fetch.start % _BUFFER_ALIGNMENT
-        buffer = bytearray(lead + fetch.size)
-        view = memoryview(buffer)[lead:]
+        target = _receiving_tensor(planner, fetch, storage)
+        if target is not None:
+            view = tensor_memory(target)  # ``target`` is kept with the view until handed over
+        else:
+            # Blob offsets and buffer addresses agree modulo the allocator's alignment
+            # (16 bytes), so tensors written aligned are aligned in memory too.
+            lead = fetch.start % _BUFFER_ALIGNMENT
+            view = memoryview(bytearray(lead + fetch.size))[lead:]
         parts = [
             pool.submit(client.read_into, fetch.start + offset, view[offset : offset + length], "")
             for offset, length in split_parts(
                 fetch.size, self._options.part_size, self._options.min_part
             )
         ]
-        return fetch, view, parts
+        return fetch, view, parts, target

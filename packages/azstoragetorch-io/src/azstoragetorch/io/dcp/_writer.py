@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import concurrent.futures
-import contextlib
-import ctypes
 import dataclasses
 import heapq
 import io
@@ -12,7 +10,6 @@ import os
 import pickle
 import threading
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import torch
@@ -38,6 +35,7 @@ from azstoragetorch.io.dcp._layout import (
     TENSOR_ALIGNMENT,
     StoredItem,
     data_blob_prefix,
+    tensor_memory,
 )
 from azstoragetorch.io.dcp._location import Located
 
@@ -285,27 +283,11 @@ def _write_item(
         if padding:
             writer.write(memoryview(bytes(padding)))
             offset += padding
-        with _raw_bytes(tensor) as view:
-            writer.write(view)
+        writer.write(tensor_memory(tensor))
         stored = StoredItem(
             name, offset, writer.written - offset, tensor.dtype, tuple(tensor.shape)
         )
     return WriteResult(index=item.index, size_in_bytes=stored.length, storage_data=stored)
-
-
-@contextlib.contextmanager
-def _raw_bytes(tensor: torch.Tensor) -> Iterator[memoryview]:
-    """The memory of a contiguous CPU tensor, without a copy (and without numpy).
-
-    The caller keeps ``tensor`` alive while the view is used.
-    """
-    size = tensor.numel() * tensor.element_size()
-    if size == 0:
-        yield memoryview(b"")
-        return
-    array = (ctypes.c_char * size).from_address(tensor.data_ptr())
-    with memoryview(array) as raw, raw.cast("B") as view:
-        yield view
 
 
 def _item_size(item: WriteItem) -> int:
