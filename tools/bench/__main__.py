@@ -172,7 +172,9 @@ def _measure(
                 f"{time.monotonic() - prepare_started:.0f} s.",
                 flush=True,
             )
-            measured.datasets = datasets.run(container, interpreters, dataset_sizes, timeout)
+            measured.datasets = datasets.run(
+                container, interpreters, dataset_sizes, timeout, server_pid=instance.pid
+            )
         return measured
     finally:
         if store is not None:

@@ -12,13 +12,15 @@ Scenarios:
 ``map`` / ``iterable``
     Build the dataset (not timed), then time a ``DataLoader`` with ``workers``
     worker processes and ``batch_size`` over the first ``samples`` samples, checking
-    every sample's size. CPU time covers this process and its worker processes.
+    every sample's size. CPU time covers this process and its worker processes, and,
+    given ``server_pid``, the CPU time Azurite used over the same loop.
 """
 
 from __future__ import annotations
 
 import gc
 import json
+import os
 import resource
 import sys
 import time
@@ -31,6 +33,19 @@ def _cpu_seconds() -> float:
         usage = resource.getrusage(who)
         total += usage.ru_utime + usage.ru_stime
     return total
+
+
+def _server_cpu_seconds(pid: int | None) -> float | None:
+    """CPU seconds process ``pid`` (the storage server) has used, from Linux's /proc."""
+    if pid is None:
+        return None
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            # utime and stime, in clock ticks: the 14th and 15th fields.
+            utime, stime = stat.read().rsplit(")", 1)[1].split()[11:13]
+    except (OSError, ValueError):
+        return None
+    return (int(utime) + int(stime)) / os.sysconf("SC_CLK_TCK")
 
 
 def _list(spec: dict[str, Any]) -> dict[str, Any]:
@@ -59,6 +74,7 @@ def _load(spec: dict[str, Any]) -> dict[str, Any]:
     loader = torch.utils.data.DataLoader(
         dataset, batch_size=spec["batch_size"], num_workers=spec["workers"]
     )
+    server_before = _server_cpu_seconds(spec.get("server_pid"))
     cpu_before = _cpu_seconds()
     started = time.perf_counter()
     seen = 0
@@ -71,12 +87,14 @@ def _load(spec: dict[str, Any]) -> dict[str, Any]:
         if seen >= wanted:
             break
     seconds = time.perf_counter() - started
+    server_after = _server_cpu_seconds(spec.get("server_pid"))
     del iterator, loader  # ends the worker processes, so their CPU time is counted
     gc.collect()
     cpu = _cpu_seconds() - cpu_before
     if seen < wanted:
         raise AssertionError(f"the DataLoader gave {seen} samples, expected {wanted}")
-    return {"samples": seen, "seconds": seconds, "cpu_seconds": cpu}
+    server = None if server_before is None or server_after is None else server_after - server_before
+    return {"samples": seen, "seconds": seconds, "cpu_seconds": cpu, "server_cpu_seconds": server}
 
 
 def main(argv: list[str]) -> int:

@@ -29,6 +29,7 @@ from azure.storage.blob import (
     generate_container_sas,
 )
 
+from . import machine
 from .plan import IMPLEMENTATIONS, KIB, Implementation
 from .runner import Interpreter, RunFailed, run_json
 
@@ -86,10 +87,12 @@ LISTING_TARGET = 1.1  # ours at most 1.1x the SDK's list_blobs time
 
 @dataclass
 class Runs:
-    """Repetitions of one (scenario, who): rates (per second) and CPU per sample (s)."""
+    """Repetitions of one (scenario, who): rates (per second), and the CPU seconds per
+    sample of the client and of Azurite."""
 
     rates: list[float] = field(default_factory=list)
     cpu_per_sample: list[float] = field(default_factory=list)
+    server_cpu_per_sample: list[float] = field(default_factory=list)
 
     def text(self) -> str:
         """``612 (598-640)`` or ``failed``."""
@@ -102,10 +105,18 @@ class Runs:
         return statistics.median(self.rates) if self.rates else None
 
     def cpu_text(self) -> str:
-        """Median client CPU per sample, in milliseconds."""
+        """Median CPU per sample in milliseconds: the client's, and Azurite's if measured."""
         if not self.cpu_per_sample:
             return "n/a"
-        return f"{statistics.median(self.cpu_per_sample) * 1000:.2f} ms"
+        client = f"{statistics.median(self.cpu_per_sample) * 1000:.2f}"
+        server = self.server_cpu_text()
+        return f"{client} ms" if server is None else f"{client} + {server}"
+
+    def server_cpu_text(self) -> str | None:
+        """Median Azurite CPU per sample (or request), None if not measured."""
+        if not self.server_cpu_per_sample:
+            return None
+        return f"{statistics.median(self.server_cpu_per_sample) * 1000:.2f} ms"
 
 
 @dataclass
@@ -154,8 +165,11 @@ class DataContainer:
         self._service.close()
 
 
-def _raw_gets(container: DataContainer, names: list[str], connections: int) -> float:
-    """Blobs per second over keep-alive GETs with http.client, ``connections`` at once."""
+def _raw_gets(
+    container: DataContainer, names: list[str], connections: int, server_pid: int | None
+) -> tuple[float, float | None]:
+    """Blobs per second over keep-alive GETs with http.client, ``connections`` at once,
+    and the CPU seconds Azurite spent per GET (None if it cannot be read)."""
     parts = urllib.parse.urlsplit(container.url)
     shares = [names[i::connections] for i in range(connections)]
 
@@ -171,10 +185,15 @@ def _raw_gets(container: DataContainer, names: list[str], connections: int) -> f
         finally:
             connection.close()
 
+    server_before = None if server_pid is None else machine.process_cpu_seconds(server_pid)
     started = time.perf_counter()
     with concurrent.futures.ThreadPoolExecutor(connections) as pool:
         list(pool.map(fetch, shares))
-    return len(names) / (time.perf_counter() - started)
+    rate = len(names) / (time.perf_counter() - started)
+    server_after = None if server_pid is None else machine.process_cpu_seconds(server_pid)
+    if server_before is None or server_after is None:
+        return rate, None
+    return rate, (server_after - server_before) / len(names)
 
 
 def _sdk_listing_seconds(container: DataContainer) -> float:
@@ -197,16 +216,26 @@ def run(
     interpreters: dict[Implementation, Interpreter],
     sizes: DatasetSizes,
     timeout: float,
+    server_pid: int | None = None,
 ) -> Results:
-    """Every repetition: the limits, the listing, then each DataLoader scenario."""
+    """Every repetition: the limits, the listing, then each DataLoader scenario.
+
+    With ``server_pid`` (Azurite's process), each measurement also records the CPU
+    time the server spent per request or sample.
+    """
     results = Results(sizes)
     sample = container.names[: min(len(container.names), 2_000)]
     for rep in range(1, sizes.reps + 1):
         tag = f"[{rep}/{sizes.reps}]"
         for connections in (1, 4):
-            rate = _raw_gets(container, sample, connections)
-            results.of(f"raw-{connections}", "limit").rates.append(rate)
-            print(f"{tag} {f'raw GET, {connections} connection(s)':<30} {'':<8} {rate:8.0f} /s")
+            rate, server = _raw_gets(container, sample, connections, server_pid)
+            limit = results.of(f"raw-{connections}", "limit")
+            limit.rates.append(rate)
+            if server is not None:
+                limit.server_cpu_per_sample.append(server)
+            served = "" if server is None else f"  Azurite {server * 1000:.2f} ms CPU/GET"
+            label = f"raw GET, {connections} connection(s)"
+            print(f"{tag} {label:<30} {'':<8} {rate:8.0f} /s{served}")
         seconds = _sdk_listing_seconds(container)
         results.of("list", "sdk").rates.append(seconds)
         print(f"{tag} {'list_blobs (SDK)':<30} {'':<8} {seconds:8.2f} s", flush=True)
@@ -230,6 +259,7 @@ def run(
                     "batch_size": BATCH_SIZE,
                     "samples": sizes.samples(who),
                     "blob_bytes": BLOB_BYTES,
+                    "server_pid": server_pid,
                 }
                 result = _attempt(results, tag, scenario.label, interpreters[who], spec, timeout)
                 if result is None:
@@ -237,9 +267,17 @@ def run(
                 runs = results.of(scenario.key, who)
                 runs.rates.append(result["samples"] / result["seconds"])
                 runs.cpu_per_sample.append(result["cpu_seconds"] / result["samples"])
+                server = result.get("server_cpu_seconds")
+                if server is not None:
+                    runs.server_cpu_per_sample.append(server / result["samples"])
                 print(
                     f"{tag} {scenario.label:<30} {who:<8} {runs.rates[-1]:8.0f} samples/s"
-                    f"  {runs.cpu_per_sample[-1] * 1000:.2f} ms CPU/sample",
+                    f"  {runs.cpu_per_sample[-1] * 1000:.2f} ms CPU/sample"
+                    + (
+                        ""
+                        if server is None
+                        else f" + Azurite {server / result['samples'] * 1000:.2f} ms"
+                    ),
                     flush=True,
                 )
     return results
@@ -270,7 +308,7 @@ HEADER = (
     "limit",
     "ours/upstream",
     "target",
-    "client CPU per sample (ours, upstream)",
+    "CPU per sample, client + Azurite (ours; upstream)",
 )
 
 
@@ -300,10 +338,12 @@ def rows(results: Results) -> list[tuple[str, ...]]:
                 f" [{sizes.samples_upstream:,} samples]"
                 if sizes.samples_upstream != sizes.samples_ours else ""
             ),
-            f"raw GET {one.text()} (1 conn), {four.text()} (4 conn)",
+            f"raw GET {one.text()} (1 conn), {four.text()} (4 conn)"
+            + ("" if four.server_cpu_text() is None
+               else f"; Azurite {four.server_cpu_text()} CPU per GET (4 conn)"),
             _ratio_text(ours.median(), upstream.median()),
             _verdict(f">={scenario.target:g}x upstream", value, scenario.target.__le__),
-            f"{ours.cpu_text()}, {upstream.cpu_text()}",
+            f"{ours.cpu_text()}; {upstream.cpu_text()}",
         ))  # fmt: skip
     return table
 
@@ -337,8 +377,10 @@ def notes(results: Results) -> list[str]:
         f"{sizes.blobs:,} blobs of {BLOB_BYTES // KIB} KiB, DataLoader batch_size "
         f"{BATCH_SIZE}; ours reads {sizes.samples_ours:,} samples per repetition, upstream "
         f"{sizes.samples_upstream:,}; {sizes.reps} repetition(s), each in a fresh process.",
-        "Client CPU per sample counts the main process and its DataLoader workers "
-        "(user + system time) over the timed loop.",
+        "CPU per sample: the client's counts the main process and its DataLoader "
+        "workers (user + system time) over the timed loop; Azurite's is the emulator "
+        "process's CPU time over the same loop. Both share the machine's cores, so their "
+        "sum per sample bounds the samples per second the cores can serve.",
         "The raw GET limit reads 2,000 of the blobs with http.client keep-alive "
         "connections in this process (no pipeline, no checks); listing rows are seconds, "
         "lower is better, and their ratio is upstream's time over ours.",

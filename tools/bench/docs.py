@@ -61,7 +61,8 @@ How it is measured
 * The datasets are read through a ``DataLoader`` (``batch_size=64``, 0 or 2 worker
   processes) over a container of 16 KiB blobs, with every sample's size checked.
   Their CPU column is the client's user and system time per sample, DataLoader
-  workers included.
+  workers included, plus the Azurite process's CPU time per sample over the same
+  loop: the two share the machine's cores, so their sum bounds the rate.
 * Import cost is ``import azstoragetorch.io`` timed inside a fresh isolated
   interpreter, several times.
 

@@ -44,6 +44,15 @@ def curl_version(curl: str | None) -> str:
     return " ".join(first.split()[:2]) or "unknown"
 
 
+def process_cpu_seconds(pid: int) -> float | None:
+    """User + system CPU seconds that process ``pid`` has used (Linux ``/proc``)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def load_average() -> float | None:
     """The 1-minute load average (other work on the machine skews results)."""
     try:
