@@ -151,6 +151,7 @@ def _measure(
                 interpreters=interpreters,
                 curl=curl,
                 timeout=timeout,
+                server_pid=instance.pid,
             )
             measured.io = session.run()
             if "dcp" in parts:

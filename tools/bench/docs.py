@@ -63,6 +63,10 @@ How it is measured
   Their CPU column is the client's user and system time per sample, DataLoader
   workers included, plus the Azurite process's CPU time per sample over the same
   loop: the two share the machine's cores, so their sum bounds the rate.
+* "Azurite busy" is the emulator process's CPU time over the timed part divided by
+  its wall time: how many cores it kept busy. Azurite handles requests on one
+  JavaScript thread, so a value near or above 1 means the emulator, not the client,
+  set the rate.
 * Import cost is ``import azstoragetorch.io`` timed inside a fresh isolated
   interpreter, several times.
 

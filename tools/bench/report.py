@@ -18,6 +18,7 @@ HEADER = (
     "ours/limit",
     "target",
     "peak RSS growth (ours, upstream)",
+    "Azurite busy, cores (ours, upstream, limit)",
 )
 
 
@@ -53,6 +54,8 @@ class Summary:
     size: int
     peak_growth: int | None
     """Largest peak RSS growth of any repetition, in bytes."""
+    server_busy: float | None = None
+    """Median cores Azurite kept busy over the repetitions (None if not measured)."""
 
     @classmethod
     def of(cls, runs: list[Measurement]) -> Summary | None:
@@ -61,6 +64,7 @@ class Summary:
             return None
         rates = [m.mibps for m in runs]
         growths = [m.rss_growth for m in runs if m.rss_growth is not None]
+        busy = [m.server_busy for m in runs if m.server_busy is not None]
         return cls(
             median=statistics.median(rates),
             low=min(rates),
@@ -68,6 +72,7 @@ class Summary:
             runs=len(runs),
             size=runs[0].size,
             peak_growth=max(growths) if growths else None,
+            server_busy=statistics.median(busy) if busy else None,
         )
 
     def text(self) -> str:
@@ -124,6 +129,7 @@ class Row:
             _ratio_text(self.ours, self.limit),
             "; ".join(v.text(kind) for v in self.verdicts),
             f"{self._peak(self.ours)}, {self._peak(self.upstream)}",
+            ", ".join(_busy(s) for s in (self.ours, self.upstream, self.limit)),
         )
 
     def _peak(self, summary: Summary | None) -> str:
@@ -173,6 +179,10 @@ def _judge(
         return Verdict(target, None, None)
     value = ours.median / reference.median
     return Verdict(target, value, value >= target.factor)
+
+
+def _busy(summary: Summary | None) -> str:
+    return "n/a" if summary is None or summary.server_busy is None else f"{summary.server_busy:.2f}"
 
 
 def _rate(value: float) -> str:
@@ -244,6 +254,14 @@ def notes(rows: list[Row], sizes: Sizes, results: Results, busy: str | None = No
                     f"stream here: curl {row.scenario.limit} itself is only {bound:.2f}x upstream "
                     "on this machine."
                 )
+    for row in rows:
+        server = None if row.ours is None else row.ours.server_busy
+        if any(v.met is False for v in row.verdicts) and server is not None and server >= SATURATED:
+            found.append(
+                f"'{row.label}': during ours Azurite kept {server:.2f} cores busy. "
+                "Its request handling runs on one JavaScript thread, so the emulator, not the "
+                "client, set this rate."
+            )
     met = sum(1 for row in rows for v in row.verdicts if v.met)
     missed = sum(1 for row in rows for v in row.verdicts if v.met is False)
     unknown = sum(1 for row in rows for v in row.verdicts if v.met is None)
@@ -254,6 +272,11 @@ def notes(rows: list[Row], sizes: Sizes, results: Results, busy: str | None = No
         last = failure.strip().splitlines()[-1]
         found.append(f"FAILED: {failure.splitlines()[0]} ... {last}"[:300])
     return found
+
+
+# Azurite's CPU share from which its one JavaScript thread has no capacity left (its
+# file I/O runs on other threads, so it can pass 1.0).
+SATURATED = 0.9
 
 
 def _limit_bound(row: Row, verdict: Verdict) -> float | None:

@@ -24,6 +24,13 @@ class Measurement:
     seconds: float
     rss_growth: int | None = None
     """Growth of peak RSS over the timed part, in bytes (None for curl)."""
+    server_cpu: float | None = None
+    """CPU seconds Azurite used meanwhile (None when not measured)."""
+
+    @property
+    def server_busy(self) -> float | None:
+        """Azurite's CPU time over the wall time: how many cores it kept busy."""
+        return None if self.server_cpu is None else self.server_cpu / self.seconds
 
     @property
     def mibps(self) -> float:
@@ -92,7 +99,13 @@ def run_json(interpreter: Interpreter, args: list[str], timeout: float) -> dict[
 def run_worker(interpreter: Interpreter, spec: dict[str, Any], timeout: float) -> Measurement:
     """Run ``worker.py`` in a fresh isolated process; return its measurement."""
     result = run_json(interpreter, [str(WORKER), json.dumps(spec)], timeout)
-    return Measurement(int(result["bytes"]), float(result["seconds"]), int(result["rss_growth"]))
+    server = result.get("server_cpu_seconds")
+    return Measurement(
+        int(result["bytes"]),
+        float(result["seconds"]),
+        int(result["rss_growth"]),
+        None if server is None else float(server),
+    )
 
 
 def curl_path() -> str | None:

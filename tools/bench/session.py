@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from typing import Any
 
@@ -24,8 +25,10 @@ class Session:
         interpreters: dict[Implementation, Interpreter],
         curl: str | None,
         timeout: float,
+        server_pid: int | None = None,
     ) -> None:
         self.sizes = sizes
+        self.server_pid = server_pid
         self.store = store
         self.prepared = prepared
         self.interpreters = interpreters
@@ -65,7 +68,9 @@ class Session:
         source = self.prepared.random
         label = f"curl {self.sizes.big // MIB} MiB"
         try:
+            before = self._server_cpu()
             got = curl_get(self.curl, self.store.url(source.name), source.size, self.timeout)
+            got = self._with_server_cpu(got, before)
         except RunFailed as exc:
             self._fail(rep, label, "GET", str(exc))
         else:
@@ -73,7 +78,9 @@ class Session:
             self._progress(rep, label, "GET", got)
         name = f"curl-put-{rep}.bin"
         try:
+            before = self._server_cpu()
             put = curl_put(self.curl, self.store.url(name), self.prepared.random_file, self.timeout)
+            put = self._with_server_cpu(put, before)
             self._check_saved(name, put)
         except RunFailed as exc:
             self._fail(rep, label, "PUT", str(exc))
@@ -82,6 +89,17 @@ class Session:
             self._progress(rep, label, "PUT", put)
         finally:
             self._delete_quietly(name)
+
+    def _server_cpu(self) -> float | None:
+        return None if self.server_pid is None else machine.process_cpu_seconds(self.server_pid)
+
+    def _with_server_cpu(self, measured: Measurement, before: float | None) -> Measurement:
+        """``measured`` with Azurite's CPU time since ``before`` (over curl's whole run,
+        which curl's own transfer time slightly undercounts)."""
+        after = self._server_cpu()
+        if before is None or after is None:
+            return measured
+        return dataclasses.replace(measured, server_cpu=after - before)
 
     def _spec(
         self, scenario: Scenario, who: Implementation, rep: int
@@ -94,7 +112,7 @@ class Session:
                 "n_tensors": self.sizes.save_tensors,
                 "tensor_bytes": self.sizes.save_tensor_bytes,
             }
-            return {"scenario": scenario.worker, **spec}, name
+            return {"scenario": scenario.worker, "server_pid": self.server_pid, **spec}, name
         blob = self._source(scenario, who)
         spec = {
             "url": self.store.url(blob.name),
@@ -104,7 +122,7 @@ class Session:
             "samples": {str(k): v for k, v in blob.samples.items()},
             "chunk": self.sizes.chunk,
         }
-        return {"scenario": scenario.worker, **spec}, None
+        return {"scenario": scenario.worker, "server_pid": self.server_pid, **spec}, None
 
     def _source(self, scenario: Scenario, who: Implementation) -> BlobData:
         if scenario.key == "load":
@@ -132,9 +150,10 @@ class Session:
         if load is not None:
             self.results.loads.append(load)
         peak = "" if m.rss_growth is None else f"  peak +{m.rss_growth / MIB:.0f} MiB"
+        busy = "" if m.server_busy is None else f"  Azurite {m.server_busy:.2f} cores"
         print(
             f"[{rep}/{self.sizes.reps}] {label:<30} {who:<8} {m.mibps:8.1f} MiB/s"
-            f"  {m.seconds:7.2f} s{peak}",
+            f"  {m.seconds:7.2f} s{peak}{busy}",
             flush=True,
         )
 

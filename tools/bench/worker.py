@@ -13,12 +13,15 @@ Timing covers opening the ``BlobIO``, the work and ``close()``; imports and
 building the data to save are outside it. Memory is the growth of the peak resident
 set size over the timed part: the kernel's peak (``VmHWM``) is reset to the current
 size just before timing starts, so the growth is the largest amount of memory the
-timed part held at once on top of what the process already had.
+timed part held at once on top of what the process already had. Given
+``server_pid`` (Azurite's process), the CPU time that process used over the timed
+part is reported too.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
 import resource
 import sys
@@ -34,12 +37,15 @@ _CLEAR_REFS = Path("/proc/self/clear_refs")
 class _Probe:
     """Wall time and peak resident memory growth of the timed part of a scenario."""
 
-    def __init__(self) -> None:
+    def __init__(self, server_pid: int | None = None) -> None:
         self.method = "VmHWM"
         self.seconds = 0.0
         self.growth = 0
+        self.server_cpu: float | None = None
         self._before = 0
         self._started = 0.0
+        self._server_pid = server_pid
+        self._server_before: float | None = None
 
     def start(self) -> None:
         """Record the memory baseline (resetting the kernel's peak) and the time."""
@@ -48,12 +54,27 @@ class _Probe:
         except OSError:
             self.method = "ru_maxrss"
         self._before = self._peak()
+        self._server_before = self._server_cpu()
         self._started = time.perf_counter()
 
     def stop(self) -> None:
         """Record the elapsed time and how far the peak rose since ``start``."""
         self.seconds = time.perf_counter() - self._started
+        server_after = self._server_cpu()
+        if self._server_before is not None and server_after is not None:
+            self.server_cpu = server_after - self._server_before
         self.growth = max(0, self._peak() - self._before)
+
+    def _server_cpu(self) -> float | None:
+        """CPU seconds the server process has used (user + system, from /proc)."""
+        if self._server_pid is None:
+            return None
+        try:
+            stat = Path(f"/proc/{self._server_pid}/stat").read_text()
+            utime, stime = stat.rsplit(")", 1)[1].split()[11:13]
+        except (OSError, ValueError):
+            return None
+        return (int(utime) + int(stime)) / os.sysconf("SC_CLK_TCK")
 
     def _peak(self) -> int:
         if self.method == "VmHWM":
@@ -159,13 +180,14 @@ def main(argv: list[str]) -> int:
     import azstoragetorch.io
     from azstoragetorch.io import BlobIO
 
-    probe = _Probe()
+    probe = _Probe(spec.get("server_pid"))
     processed = _SCENARIOS[spec["scenario"]](BlobIO, spec, probe)
     result = {
         "bytes": processed,
         "seconds": probe.seconds,
         "rss_growth": probe.growth,
         "rss_method": probe.method,
+        "server_cpu_seconds": probe.server_cpu,
         "module": azstoragetorch.io.__file__,
     }
     print(json.dumps(result))
