@@ -10,10 +10,13 @@ unchanged, from the fields :meth:`begin` sets (``length``, ``chunked``,
 ``will_close``).
 
 What it keeps from the standard library: the limits on a line's length and on the
-number of headers, ``100 Continue`` responses skipped, ISO-8859-1 decoding, folded
-(continuation) lines joined to the header before them, and the rules for a body's
-length (none for ``HEAD``, ``204``, ``304`` and 1xx). A header that appears more
-than once is one value, its values joined by ``", "``, as RFC 9110 allows.
+number of header lines, ``100 Continue`` responses skipped, ISO-8859-1 decoding,
+and how the body is framed (``Transfer-Encoding``, ``Content-Length`` and the
+header's first value when it is repeated; no body for ``HEAD``, ``204``, ``304`` and
+1xx). Where it differs, it follows RFC 9110/9112 rather than the email format: a
+header that appears more than once is one value, its values joined by ``", "``; a
+folded (continuation) line joins the value before it with a space; and a line that
+is not a header is skipped, where the email parser would end the headers there.
 """
 
 from __future__ import annotations
@@ -25,7 +28,8 @@ from azure.core.utils import CaseInsensitiveDict
 
 __all__ = ["FastHeadersResponse", "read_header_block"]
 
-# The standard library's limits, which its HTTPResponse enforces as well.
+# The standard library's limits: a line's length, and the header lines it reads,
+# the blank line that ends them included (so 99 headers at most).
 MAX_LINE = 65536
 MAX_HEADERS = 100
 _BLANK = (b"\r\n", b"\n", b"")
@@ -45,11 +49,11 @@ def read_header_block(stream: BinaryIO) -> CaseInsensitiveDict:
         line = stream.readline(MAX_LINE + 1)
         if len(line) > MAX_LINE:
             raise http.client.LineTooLong("header line")
-        if line in _BLANK:
-            return headers
         count += 1
         if count > MAX_HEADERS:
             raise http.client.HTTPException(f"got more than {MAX_HEADERS} headers")
+        if line in _BLANK:
+            return headers
         text = line.decode("iso-8859-1")
         if text[0] in " \t":
             if name:  # a folded line continues the header before it
@@ -62,6 +66,11 @@ def read_header_block(stream: BinaryIO) -> CaseInsensitiveDict:
         value = value.lstrip(" \t").rstrip("\r\n")  # as the standard library keeps it
         previous = headers.get(name)
         headers[name] = value if previous is None else f"{previous}, {value}"
+
+
+def _first(value: str | None) -> str | None:
+    """The first of a joined header's values."""
+    return None if value is None else value.split(",", 1)[0].strip()
 
 
 class FastHeadersResponse(http.client.HTTPResponse):
@@ -90,12 +99,14 @@ class FastHeadersResponse(http.client.HTTPResponse):
         headers = read_header_block(self.fp)
         self.headers = self.msg = headers
 
-        encoding = headers.get("Transfer-Encoding")
+        # Framing follows a repeated header's first value, as the standard library's
+        # does (it reads the first of the repeated lines).
+        encoding = _first(headers.get("Transfer-Encoding"))
         self.chunked = bool(encoding) and encoding.lower() == "chunked"
         self.chunk_left = None
         self.will_close = self._check_close()
         self.length = None
-        length = headers.get("Content-Length")
+        length = _first(headers.get("Content-Length"))
         if length and not self.chunked:
             try:
                 self.length = int(length)
