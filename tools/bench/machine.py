@@ -47,10 +47,10 @@ def curl_version(curl: str | None) -> str:
 def process_cpu_seconds(pid: int) -> float | None:
     """User + system CPU seconds that process ``pid`` has used (Linux ``/proc``)."""
     try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
+        utime, stime = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[11:13]
+    except (OSError, ValueError):
         return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return (int(utime) + int(stime)) / os.sysconf("SC_CLK_TCK")
 
 
 def load_average() -> float | None:

@@ -106,3 +106,32 @@ def test_importing_the_library_does_not_import_requests():
         [sys.executable, "-c", code], check=True, capture_output=True, text=True
     ).stdout
     assert output.strip() == "[]"
+
+
+def test_a_request_without_a_proxy_configured_does_not_import_requests(tmp_path):
+    # With no proxy in the environment, deciding a host's route needs no requests.
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, http.server, threading\n"
+        "from azure.core.pipeline.transport import HttpRequest\n"
+        "from azstoragetorch._core._http import HttpClientTransport\n"
+        "server = http.server.HTTPServer(('127.0.0.1', 0), http.server.SimpleHTTPRequestHandler)\n"
+        "threading.Thread(target=server.serve_forever, daemon=True).start()\n"
+        "url = f'http://127.0.0.1:{server.server_address[1]}/'\n"
+        "with HttpClientTransport() as transport:\n"
+        "    assert transport.send(HttpRequest('GET', url)).status_code == 200\n"
+        "print(sorted(m for m in ('requests', 'urllib3') if m in sys.modules))\n"
+    )
+    environment = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
+    output = subprocess.run(
+        [sys.executable, "-c", code],
+        check=True,
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=environment,
+    ).stdout
+    assert output.strip() == "[]"

@@ -152,9 +152,15 @@ def proxy_applies(origin: str) -> bool:
 
     The decision is requests' own (``HTTPS_PROXY``, ``HTTP_PROXY``, ``ALL_PROXY``
     and ``NO_PROXY``, upper or lower case), so the requests transport that then
-    carries them agrees with it.
+    carries them agrees with it. requests reads the proxies from
+    ``urllib.request.getproxies()``: when that names none, no proxy applies and
+    requests is not imported at all.
     """
-    import requests.utils  # only once per host, and only here
+    import urllib.request  # once per host; it is slow to import
+
+    if not set(urllib.request.getproxies()) - {"no"}:
+        return False
+    import requests.utils  # only once per host, and only with a proxy configured
 
     url = origin + "/"
     return requests.utils.select_proxy(url, requests.utils.get_environ_proxies(url)) is not None
