@@ -16,6 +16,7 @@ from azstoragetorch.exceptions import (
     CheckpointExistsError,
     CheckpointMetadataError,
 )
+from azstoragetorch.io._writer import WriteOptions
 from azstoragetorch.io.dcp import BlobStorageReader, BlobStorageWriter
 
 KEYS = 100
@@ -159,8 +160,14 @@ class _RetriedCommitWriter(BlobStorageWriter):
         super().finish(metadata, results)
 
 
-def test_a_retried_metadata_commit_that_finds_its_own_metadata_succeeds(location, key, quiet):
-    dcp.save({"w": torch.ones(10)}, storage_writer=_RetriedCommitWriter(location, credential=key))
+@pytest.mark.parametrize("blocks", [False, True], ids=["put-blob", "block-list"])
+def test_a_retried_metadata_commit_that_finds_its_own_metadata_succeeds(
+    location, key, quiet, blocks
+):
+    # Small blocks send the metadata as staged blocks and a conditional block list.
+    options = {"write_options": WriteOptions(block_size=256, max_buffer=1024)} if blocks else {}
+    writer = _RetriedCommitWriter(location, credential=key, **options)
+    dcp.save({"w": torch.ones(10)}, storage_writer=writer)
     loaded = {"w": torch.zeros(10)}
     dcp.load(loaded, storage_reader=BlobStorageReader(location, credential=key))
     assert torch.equal(loaded["w"], torch.ones(10))
@@ -264,17 +271,20 @@ def test_a_whole_tensor_is_received_into_the_state_dicts_tensor_without_a_buffer
     assert torch.equal(loaded["big"], saved["big"])
 
 
-def test_targets_that_cannot_receive_directly_are_filled_through_a_buffer(location, key, quiet):
+def test_direct_transposed_and_converted_targets_all_load_exactly(location, key, quiet):
     saved = {
         "square": torch.arange(64 * 64, dtype=torch.float32).reshape(64, 64),
         "half": torch.arange(4096, dtype=torch.float32).to(torch.bfloat16),
+        "widened": torch.arange(4096, dtype=torch.float32).to(torch.bfloat16),
     }
     dcp.save(saved, storage_writer=BlobStorageWriter(location, credential=key))
     loaded = {
         "square": torch.zeros(64, 64).t(),  # not contiguous
         "half": torch.zeros(4096, dtype=torch.bfloat16),
+        "widened": torch.zeros(4096, dtype=torch.float32),  # another dtype: converted
     }
     dcp.load(loaded, storage_reader=BlobStorageReader(location, credential=key))
     assert not loaded["square"].is_contiguous()
     assert torch.equal(loaded["square"], saved["square"])
     assert torch.equal(loaded["half"], saved["half"])
+    assert torch.equal(loaded["widened"], saved["widened"].float())

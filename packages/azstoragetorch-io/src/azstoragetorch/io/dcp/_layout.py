@@ -68,9 +68,12 @@ def tensor_memory(tensor: torch.Tensor) -> memoryview:
     """The bytes of a contiguous CPU tensor as a writable view, without a copy (and
     without numpy, which torch does not require).
 
-    The view does not keep ``tensor`` alive: the caller does, while the view is used.
+    The view, and every slice of it, keeps ``tensor`` alive: a thread still writing
+    into it after its caller has gone never writes into freed memory.
     """
     size = tensor.numel() * tensor.element_size()
     if size == 0:
         return memoryview(bytearray())
-    return memoryview((ctypes.c_char * size).from_address(tensor.data_ptr())).cast("B")
+    array = (ctypes.c_char * size).from_address(tensor.data_ptr())
+    array._owner = tensor  # type: ignore[attr-defined]
+    return memoryview(array).cast("B")

@@ -33,9 +33,14 @@ _BUFFER_ALIGNMENT = 16
 
 
 # A fetch under way: the range, the memory it fills (a buffer of ours, or the target
-# tensor's own), its parts, and that target tensor if it is received into directly.
+# tensor's own), its parts, the tensor torch resolved for a fetch of one tensor item,
+# and whether the parts write straight into that tensor.
 _Started = tuple[
-    Fetch[ReadItem], memoryview, list[concurrent.futures.Future[None]], torch.Tensor | None
+    Fetch[ReadItem],
+    memoryview,
+    list[concurrent.futures.Future[None]],
+    torch.Tensor | None,
+    bool,
 ]
 
 
@@ -208,38 +213,51 @@ def _span(stored: StoredItem, item: ReadItem) -> tuple[int, int]:
     return stored.offset + first * size, stored.offset + (last + 1) * size
 
 
-def _receiving_tensor(
+def _single_target(
     planner: LoadPlanner, fetch: Fetch[ReadItem], storage: dict[Any, StoredItem]
 ) -> torch.Tensor | None:
-    """The state dict's tensor that ``fetch`` fills exactly, if its bytes can be
-    received straight into it; else None (they go through a buffer of ours).
-
-    That is the case for a fetch of one tensor item covering whole rows of the stored
-    tensor (so its bytes are one run in C order) whose target is a contiguous CPU
-    tensor of the stored dtype and the item's shape.
-    """
+    """For a fetch of one tensor item, the tensor torch wants it in (resolved once)."""
     if len(fetch.members) != 1:
         return None
-    _start, _end, item = fetch.members[0]
-    stored = storage[item.storage_index]
-    if item.type == LoadItemType.BYTE_IO or stored.dtype is None:
+    item = fetch.members[0][2]
+    if item.type == LoadItemType.BYTE_IO or storage[item.storage_index].dtype is None:
         return None
+    return planner.resolve_tensor(item).detach()
+
+
+def _receives_directly(target: torch.Tensor, fetch: Fetch[ReadItem], stored: StoredItem) -> bool:
+    """Whether ``fetch``'s bytes can be received straight into ``target``.
+
+    They can when the item covers whole rows of the stored tensor (so its bytes are
+    one run in C order) and the target is a plain contiguous CPU tensor of the stored
+    dtype and the item's shape.
+    """
+    item = fetch.members[0][2]
     lengths = tuple(item.lengths)
-    if lengths[1:] != tuple(stored.shape[1:]) or any(item.storage_offsets[1:]):
-        return None
-    target = planner.resolve_tensor(item).detach()
-    fits = (
-        target.device.type == "cpu"
+    return (
+        lengths[1:] == tuple(stored.shape[1:])
+        and not any(item.storage_offsets[1:])
+        and target.device.type == "cpu"
         and target.dtype == stored.dtype
         and target.is_contiguous()
+        and not target.is_conj()
+        and not target.is_neg()
         and tuple(target.size()) == lengths
         and target.numel() * target.element_size() == fetch.size
     )
-    return target if fits else None
 
 
-def _hand_over(planner: LoadPlanner, item: ReadItem, stored: StoredItem, data: memoryview) -> None:
-    """Give torch one item's bytes: ``data`` starts at the item's first needed byte."""
+def _hand_over(
+    planner: LoadPlanner,
+    item: ReadItem,
+    stored: StoredItem,
+    data: memoryview,
+    target: torch.Tensor | None = None,
+) -> None:
+    """Give torch one item's bytes: ``data`` starts at the item's first needed byte.
+
+    ``target`` is the tensor torch resolved for the item, if it was asked already.
+    """
     if item.type == LoadItemType.BYTE_IO:
         planner.load_bytes(item, io.BytesIO(data))
         return
@@ -251,7 +269,8 @@ def _hand_over(planner: LoadPlanner, item: ReadItem, stored: StoredItem, data: m
         source = flat.as_strided(lengths, _strides(stored.shape))
     else:
         source = torch.empty(lengths, dtype=stored.dtype)
-    target = planner.resolve_tensor(item).detach()
+    if target is None:
+        target = planner.resolve_tensor(item).detach()
     if target.size() != source.size():
         raise ValueError(
             f"The checkpoint's {item.storage_index.fqn} has a slice of shape "
@@ -281,6 +300,7 @@ class _Fetcher:
         storage: dict[Any, StoredItem],
     ) -> None:
         pending: collections.deque[_Started] = collections.deque()
+        current: _Started | None = None
         in_flight = 0
         queue = collections.deque(fetches)
         with concurrent.futures.ThreadPoolExecutor(
@@ -294,25 +314,32 @@ class _Fetcher:
                         fetch = queue.popleft()
                         pending.append(self._start(pool, fetch, planner, storage))
                         in_flight += fetch.size
-                    fetch, view, parts, target = pending.popleft()
+                    current = pending.popleft()
+                    fetch, view, parts, target, direct = current
                     for part in parts:
                         part.result()
-                    if target is not None:
+                    if direct:
+                        assert target is not None
                         planner.commit_tensor(fetch.members[0][2], target)
-                        in_flight -= fetch.size
-                        continue
-                    for start, _end, item in fetch.members:
-                        offset = start - fetch.start
-                        _hand_over(
-                            planner,
-                            item,
-                            storage[item.storage_index],
-                            view[offset : offset + (_end - start)],
-                        )
+                    else:
+                        for start, _end, item in fetch.members:
+                            offset = start - fetch.start
+                            _hand_over(
+                                planner,
+                                item,
+                                storage[item.storage_index],
+                                view[offset : offset + (_end - start)],
+                                target,
+                            )
+                    current = None
                     in_flight -= fetch.size
             except BaseException:
-                # The parts write into buffers of ours; drop the ones not started.
-                for _fetch, _buffer, parts, _target in pending:
+                # Drop the parts not started; the pool waits for the running ones, whose
+                # memory (our buffers, or state dict tensors) their views keep alive.
+                for _fetch, _view, parts, _target, _direct in (
+                    *pending,
+                    *([] if current is None else [current]),
+                ):
                     for part in parts:
                         part.cancel()
                 raise
@@ -325,9 +352,13 @@ class _Fetcher:
         storage: dict[Any, StoredItem],
     ) -> _Started:
         client = self._location.client(fetch.blob)
-        target = _receiving_tensor(planner, fetch, storage)
-        if target is not None:
-            view = tensor_memory(target)  # ``target`` is kept with the view until handed over
+        target = _single_target(planner, fetch, storage)
+        direct = target is not None and _receives_directly(
+            target, fetch, storage[fetch.members[0][2].storage_index]
+        )
+        if direct:
+            assert target is not None
+            view = tensor_memory(target)  # the view keeps ``target`` alive
         else:
             # Blob offsets and buffer addresses agree modulo the allocator's alignment
             # (16 bytes), so tensors written aligned are aligned in memory too.
@@ -339,4 +370,4 @@ class _Fetcher:
                 fetch.size, self._options.part_size, self._options.min_part
             )
         ]
-        return fetch, view, parts, target
+        return fetch, view, parts, target, direct
