@@ -156,7 +156,12 @@ def _measure(
             measured.io = session.run()
             if "dcp" in parts:
                 measured.dcp = dcp.measure(
-                    sizes, store, interpreters["ours"].python, workdir, timeout
+                    sizes,
+                    store,
+                    interpreters["ours"].python,
+                    workdir,
+                    timeout,
+                    single=session.measure_ours,
                 )
         if "datasets" in parts:
             dataset_sizes = datasets.QUICK if quick else datasets.FULL
@@ -233,7 +238,7 @@ def _sections(measured: Measured, *, rst: bool) -> list[tuple[str, str, list[str
     if measured.dcp is not None and measured.io is not None:
         found.append((
             "Distributed checkpoints",
-            render(dcp.HEADER, dcp.rows(measured.dcp, measured.io, measured.sizes)),
+            render(dcp.HEADER, dcp.rows(measured.dcp, measured.sizes)),
             dcp.notes(measured.dcp),
         ))  # fmt: skip
     if measured.datasets is not None:

@@ -4,9 +4,10 @@ For each repetition: ``dcp.save`` and ``dcp.load`` of one state dict of the mode
 size (``Sizes.big``) split between 2 gloo ranks, to Azurite through
 ``BlobStorageWriter``/``BlobStorageReader`` and to local disk through torch's
 ``FileSystemWriter``/``FileSystemReader``; then one process loads every tenth key
-of the blob checkpoint and counts the bytes its ranged GETs ask for. Each rank is a
+of the blob checkpoint and counts the bytes its GET responses carry. Each rank is a
 fresh process running ``dcp_worker.py``; throughput is the whole state dict's bytes
-over the slowest rank's time.
+over the slowest rank's time. Right before each DCP save and load to blobs, one
+``BlobIO`` process does the same save or load, and the ratio compares the two.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import json
 import shutil
 import socket
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,7 +25,7 @@ from typing import Any
 from . import machine
 from .data import Store
 from .plan import Sizes, format_size
-from .report import Results, Summary
+from .report import Summary
 from .runner import Measurement, RunFailed, result_of, start
 
 __all__ = ["HEADER", "DcpResults", "measure", "notes", "rows"]
@@ -49,10 +51,24 @@ class DcpResults:
     failures: list[str] = field(default_factory=list)
     loads: list[float] = field(default_factory=list)
     """The 1-minute load average after each measurement."""
+    single: dict[str, list[Measurement]] = field(default_factory=dict)
+    """One ``BlobIO`` process's save and load, each run just before the DCP one."""
 
 
-def measure(sizes: Sizes, store: Store, python: Path, workdir: Path, timeout: float) -> DcpResults:
-    """Run every repetition of the DCP scenarios; never raises for a failed one."""
+def measure(
+    sizes: Sizes,
+    store: Store,
+    python: Path,
+    workdir: Path,
+    timeout: float,
+    single: Callable[[str, int], Measurement | None],
+) -> DcpResults:
+    """Run every repetition of the DCP scenarios; never raises for a failed one.
+
+    ``single(action, rep)`` measures one ``BlobIO`` process doing the same save or
+    load; it runs right before each DCP one, so that the ratio compares runs made
+    under the same conditions (this machine's speed drifts within minutes).
+    """
     results = DcpResults()
     base = {
         "world_size": WORLD_SIZE,
@@ -67,6 +83,11 @@ def measure(sizes: Sizes, store: Store, python: Path, workdir: Path, timeout: fl
             for action in ("save", "load"):
                 label = f"{storage} {action}"
                 spec = {**base, **target, "storage": storage, "action": action}
+                if storage == "blob":
+                    beside = single(action, rep)
+                    if beside is not None:
+                        results.single.setdefault(action, []).append(beside)
+                        _progress(rep, sizes, f"BlobIO {action} (beside)", beside, results)
                 try:
                     got = _run_ranks(python, spec, timeout)
                 except RunFailed as exc:
@@ -156,20 +177,20 @@ def _fail(results: DcpResults, rep: int, sizes: Sizes, label: str, message: str)
 HEADER = (
     "scenario",
     "DCP to blobs MiB/s median (min-max)",
-    "BlobIO 1 process MiB/s",
+    "BlobIO 1 process MiB/s (run beside each)",
     "torch FileSystem local disk MiB/s",
     "DCP/BlobIO",
     "target",
 )
 
 
-def rows(dcp: DcpResults, results: Results, sizes: Sizes) -> list[tuple[str, ...]]:
+def rows(dcp: DcpResults, sizes: Sizes) -> list[tuple[str, ...]]:
     """The DCP table's rows: save and load rates beside BlobIO's, then the partial load."""
     rows: list[tuple[str, ...]] = []
     for action in ("save", "load"):
         ours = Summary.of(dcp.rates.get(f"blob {action}", []))
         local = Summary.of(dcp.rates.get(f"fs {action}", []))
-        single = Summary.of(results.get(action, "ours"))
+        single = Summary.of(dcp.single.get(action, []))
         ratio = ours.median / single.median if ours and single else None
         verdict = "n/a" if ratio is None else ("met" if ratio >= SPEED_TARGET else "missed")
         rows.append(

@@ -46,6 +46,20 @@ class Session:
                     self._scenario(rep, scenario, who)
         return self.results
 
+    def measure_ours(self, key: str, rep: int) -> Measurement | None:
+        """One more repetition of our ``key`` scenario, not added to the results: the
+        DCP part runs it beside each of its own, so the two meet the same machine."""
+        scenario = next(s for s in SCENARIOS if s.key == key)
+        spec, saved = self._spec(scenario, "ours", rep)
+        try:
+            return run_worker(self.interpreters["ours"], spec, self.timeout)
+        except RunFailed as exc:
+            self._fail(rep, f"{scenario.label(self.sizes)} (beside DCP)", "ours", str(exc))
+            return None
+        finally:
+            if saved is not None:
+                self._delete_quietly(saved)
+
     def _scenario(self, rep: int, scenario: Scenario, who: Implementation) -> None:
         label = scenario.label(self.sizes, who)
         spec, saved = self._spec(scenario, who, rep)
