@@ -9,7 +9,7 @@ import io
 import math
 import os
 import pickle
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 from torch.distributed.checkpoint.metadata import Metadata, StorageMeta
@@ -32,16 +32,17 @@ _MIB = 1024 * 1024
 _BUFFER_ALIGNMENT = 16
 
 
-# A fetch under way: the range, the memory it fills (a buffer of ours, or the target
-# tensor's own), its parts, the tensor torch resolved for a fetch of one tensor item,
-# and whether the parts write straight into that tensor.
-_Started = tuple[
-    Fetch[ReadItem],
-    memoryview,
-    list[concurrent.futures.Future[None]],
-    torch.Tensor | None,
-    bool,
-]
+class _Started(NamedTuple):
+    """A fetch under way."""
+
+    fetch: Fetch[ReadItem]
+    view: memoryview
+    """The memory its parts fill: a buffer of ours, or the target tensor's own."""
+    parts: list[concurrent.futures.Future[None]]
+    target: torch.Tensor | None
+    """The tensor torch resolved, for a fetch of one tensor item."""
+    direct: bool
+    """Whether the parts write straight into ``target``."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -322,13 +323,13 @@ class _Fetcher:
                         assert target is not None
                         planner.commit_tensor(fetch.members[0][2], target)
                     else:
-                        for start, _end, item in fetch.members:
+                        for start, end, item in fetch.members:
                             offset = start - fetch.start
                             _hand_over(
                                 planner,
                                 item,
                                 storage[item.storage_index],
-                                view[offset : offset + (_end - start)],
+                                view[offset : offset + (end - start)],
                                 target,
                             )
                     current = None
@@ -336,11 +337,8 @@ class _Fetcher:
             except BaseException:
                 # Drop the parts not started; the pool waits for the running ones, whose
                 # memory (our buffers, or state dict tensors) their views keep alive.
-                for _fetch, _view, parts, _target, _direct in (
-                    *pending,
-                    *([] if current is None else [current]),
-                ):
-                    for part in parts:
+                for started in (*pending, *([] if current is None else [current])):
+                    for part in started.parts:
                         part.cancel()
                 raise
 
@@ -370,4 +368,4 @@ class _Fetcher:
                 fetch.size, self._options.part_size, self._options.min_part
             )
         ]
-        return fetch, view, parts, target, direct
+        return _Started(fetch, view, parts, target, direct)
