@@ -8,6 +8,9 @@ CPU time (user + system, all threads) per sequential GET of it:
 - ``ours-anonymous``: the same without signing, to show what the auth policy costs;
 - ``http.client``: a bare keep-alive GET with the standard library, the floor.
 
+It also times reading one real response head (the status line and headers of
+that GET) with ``http.client``'s own parser and with ours (``_core/_response.py``).
+
 Each is measured ``--rounds`` times, interleaved; the median is printed. Run it
 with the development environment's Python (``python3 tools/dev.py hatch run python
 -m tools.bench.get_cpu``). Azurite runs on the same cores, so the wall time is not
@@ -18,7 +21,9 @@ from __future__ import annotations
 
 import argparse
 import http.client
+import io
 import os
+import socket
 import statistics
 import sys
 import time
@@ -58,6 +63,35 @@ def _bare(url: str, size: int) -> Callable[[], None]:
     return get
 
 
+def _response_head(url: str) -> bytes:
+    """The status line and headers Azurite sends for a GET of ``url``, as bytes."""
+    parts = urllib.parse.urlsplit(url)
+    with socket.create_connection((parts.hostname or "", parts.port or 80)) as sock:
+        request = (
+            f"GET {parts.path} HTTP/1.1\r\nHost: {parts.netloc}\r\n"
+            "x-ms-version: 2025-01-05\r\nConnection: close\r\n\r\n"
+        )
+        sock.sendall(request.encode())
+        received = b""
+        while b"\r\n\r\n" not in received:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            received += chunk
+    return received.partition(b"\r\n\r\n")[0] + b"\r\n\r\n"
+
+
+def _head_parse(response_class: type[http.client.HTTPResponse], head: bytes) -> Callable[[], None]:
+    class _Socket:
+        def makefile(self, mode: str) -> io.BufferedReader:
+            return io.BufferedReader(io.BytesIO(head))
+
+    def parse() -> None:
+        response_class(_Socket()).begin()  # type: ignore[arg-type]
+
+    return parse
+
+
 def _cpu_ms_per_call(call: Callable[[], None], count: int) -> float:
     for _ in range(20):  # warm the connection and caches
         call()
@@ -86,10 +120,15 @@ def main(argv: list[str] | None = None) -> int:
         container.upload_blob("small.bin", os.urandom(args.size))
         url = f"{instance.blob_endpoint}/getcpu/small.bin"
         key = AzureNamedKeyCredential(instance.account_name, instance.account_key)
+        from azstoragetorch._core._response import FastHeadersResponse
+
+        head = _response_head(url)
         clients = {
             "ours": _ours(url, key, args.size),
             "ours-anonymous": _ours(url, False, args.size),
             "http.client": _bare(url, args.size),
+            "head, stdlib": _head_parse(http.client.HTTPResponse, head),
+            "head, ours": _head_parse(FastHeadersResponse, head),
         }
         samples: dict[str, list[float]] = {name: [] for name in clients}
         for _ in range(args.rounds):
@@ -98,7 +137,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{args.size} B GETs, {args.gets} x {args.rounds} rounds, load {os.getloadavg()}")
         for name, values in samples.items():
             spread = ", ".join(f"{value:.3f}" for value in values)
-            print(f"{name:>15}: {statistics.median(values):.3f} ms CPU per GET  ({spread})")
+            what = "response head" if name.startswith("head") else "GET"
+            print(f"{name:>15}: {statistics.median(values):.3f} ms CPU per {what}  ({spread})")
         service.close()
     finally:
         instance.stop()
