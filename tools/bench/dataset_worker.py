@@ -9,11 +9,17 @@ Scenarios:
 
 ``list``
     Time ``BlobDataset.from_container_url(url)``, which lists the container.
+``raw``
+    GET the named blobs with ``http.client`` keep-alive connections, ``connections``
+    at once, checking each size; report the wall-clock start and end, so that the
+    orchestrator can run several of these processes at once and time them together.
+    Imports nothing outside the standard library.
 ``map`` / ``iterable``
     Build the dataset (not timed), then time a ``DataLoader`` with ``workers``
     worker processes and ``batch_size`` over the first ``samples`` samples, checking
     every sample's size. CPU time covers this process and its worker processes, and,
-    given ``server_pid``, the CPU time Azurite used over the same loop.
+    given ``server_pid``, the CPU time Azurite used over the same loop: all its
+    threads, and its main thread alone, which handles every request.
 """
 
 from __future__ import annotations
@@ -35,17 +41,47 @@ def _cpu_seconds() -> float:
     return total
 
 
-def _server_cpu_seconds(pid: int | None) -> float | None:
-    """CPU seconds process ``pid`` (the storage server) has used, from Linux's /proc."""
+def _server_cpu_seconds(pid: int | None) -> tuple[float, float] | None:
+    """CPU seconds process ``pid`` (the storage server) and its main thread have used,
+    from Linux's /proc."""
     if pid is None:
         return None
+    found = []
     try:
-        with open(f"/proc/{pid}/stat") as stat:
-            # utime and stime, in clock ticks: the 14th and 15th fields.
-            utime, stime = stat.read().rsplit(")", 1)[1].split()[11:13]
+        for path in (f"/proc/{pid}/stat", f"/proc/{pid}/task/{pid}/stat"):
+            with open(path) as stat:
+                # utime and stime, in clock ticks: the 14th and 15th fields.
+                utime, stime = stat.read().rsplit(")", 1)[1].split()[11:13]
+            found.append((int(utime) + int(stime)) / os.sysconf("SC_CLK_TCK"))
     except (OSError, ValueError):
         return None
-    return (int(utime) + int(stime)) / os.sysconf("SC_CLK_TCK")
+    return found[0], found[1]
+
+
+def raw_gets(spec: dict[str, Any]) -> dict[str, Any]:
+    """The ``raw`` scenario (also run in the orchestrator's own process)."""
+    import concurrent.futures
+    import http.client
+
+    connections = int(spec["connections"])
+    names = list(spec["names"])
+
+    def fetch(share: list[str]) -> None:
+        connection = http.client.HTTPConnection(spec["netloc"], timeout=60)
+        try:
+            for name in share:
+                connection.request("GET", f"{spec['path']}/{name}?{spec['sas']}")
+                response = connection.getresponse()
+                body = response.read()
+                if response.status != 200 or len(body) != spec["blob_bytes"]:
+                    raise AssertionError(f"GET {name}: HTTP {response.status}, {len(body)} bytes")
+        finally:
+            connection.close()
+
+    started = time.time()  # wall clock: comparable across processes
+    with concurrent.futures.ThreadPoolExecutor(connections) as pool:
+        list(pool.map(fetch, [names[i::connections] for i in range(connections)]))
+    return {"samples": len(names), "started": started, "ended": time.time()}
 
 
 def _list(spec: dict[str, Any]) -> dict[str, Any]:
@@ -93,13 +129,25 @@ def _load(spec: dict[str, Any]) -> dict[str, Any]:
     cpu = _cpu_seconds() - cpu_before
     if seen < wanted:
         raise AssertionError(f"the DataLoader gave {seen} samples, expected {wanted}")
-    server = None if server_before is None or server_after is None else server_after - server_before
-    return {"samples": seen, "seconds": seconds, "cpu_seconds": cpu, "server_cpu_seconds": server}
+    server = thread = None
+    if server_before is not None and server_after is not None:
+        server = server_after[0] - server_before[0]
+        thread = server_after[1] - server_before[1]
+    return {
+        "samples": seen,
+        "seconds": seconds,
+        "cpu_seconds": cpu,
+        "server_cpu_seconds": server,
+        "server_thread_cpu_seconds": thread,
+    }
 
 
 def main(argv: list[str]) -> int:
     """Run the scenario described by the JSON in ``argv[1]``; print the result as JSON."""
     spec = json.loads(argv[1])
+    if spec["scenario"] == "raw":
+        print(json.dumps(raw_gets(spec)))
+        return 0
     import azstoragetorch.datasets
 
     result = _list(spec) if spec["scenario"] == "list" else _load(spec)

@@ -63,10 +63,15 @@ How it is measured
   Their CPU column is the client's user and system time per sample, DataLoader
   workers included, plus the Azurite process's CPU time per sample over the same
   loop: the two share the machine's cores, so their sum bounds the rate.
-* "Azurite busy" is the emulator process's CPU time over the timed part divided by
-  its wall time: how many cores it kept busy. Azurite handles requests on one
-  JavaScript thread, so a value near or above 1 means the emulator, not the client,
-  set the rate.
+* "Cores busy" is CPU time over the timed part divided by its wall time: for
+  Azurite, all its threads, then its main thread alone; for the client, its whole
+  process. Azurite answers every request on that main thread (Node's JavaScript
+  event loop) and reads files and hashes on others, so the process can pass 1 while
+  the request thread still has room. A request thread busy 0.9 or more means the
+  emulator set the rate; client and Azurite together near the core count mean the
+  machine's CPU did. The notes under each table say which, for every missed target.
+  The datasets' raw GET limit from two processes shows the most GETs the request
+  thread answers at all.
 * Import cost is ``import azstoragetorch.io`` timed inside a fresh isolated
   interpreter, several times.
 

@@ -26,16 +26,34 @@ class Measurement:
     """Growth of peak RSS over the timed part, in bytes (None for curl)."""
     server_cpu: float | None = None
     """CPU seconds Azurite used meanwhile (None when not measured)."""
+    server_thread_cpu: float | None = None
+    """The part of ``server_cpu`` spent on Azurite's request thread (its main thread)."""
+    client_cpu: float | None = None
+    """CPU seconds the client process used over the timed part (None for curl)."""
 
     @property
     def server_busy(self) -> float | None:
         """Azurite's CPU time over the wall time: how many cores it kept busy."""
-        return None if self.server_cpu is None else self.server_cpu / self.seconds
+        return _share(self.server_cpu, self.seconds)
+
+    @property
+    def server_thread_busy(self) -> float | None:
+        """The share of the wall time Azurite's request thread was busy (at most 1)."""
+        return _share(self.server_thread_cpu, self.seconds)
+
+    @property
+    def client_busy(self) -> float | None:
+        """How many cores the client kept busy."""
+        return _share(self.client_cpu, self.seconds)
 
     @property
     def mibps(self) -> float:
         """Throughput in MiB/s."""
         return self.size / MIB / self.seconds
+
+
+def _share(cpu: float | None, seconds: float) -> float | None:
+    return None if cpu is None or seconds <= 0 else cpu / seconds
 
 
 class RunFailed(RuntimeError):
@@ -99,13 +117,18 @@ def run_json(interpreter: Interpreter, args: list[str], timeout: float) -> dict[
 def run_worker(interpreter: Interpreter, spec: dict[str, Any], timeout: float) -> Measurement:
     """Run ``worker.py`` in a fresh isolated process; return its measurement."""
     result = run_json(interpreter, [str(WORKER), json.dumps(spec)], timeout)
-    server = result.get("server_cpu_seconds")
     return Measurement(
         int(result["bytes"]),
         float(result["seconds"]),
         int(result["rss_growth"]),
-        None if server is None else float(server),
+        _float_or_none(result.get("server_cpu_seconds")),
+        _float_or_none(result.get("server_thread_cpu_seconds")),
+        _float_or_none(result.get("client_cpu_seconds")),
     )
+
+
+def _float_or_none(value: object) -> float | None:
+    return None if value is None else float(value)  # type: ignore[arg-type]
 
 
 def curl_path() -> str | None:

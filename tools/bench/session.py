@@ -104,16 +104,25 @@ class Session:
         finally:
             self._delete_quietly(name)
 
-    def _server_cpu(self) -> float | None:
-        return None if self.server_pid is None else machine.process_cpu_seconds(self.server_pid)
+    def _server_cpu(self) -> tuple[float, float] | None:
+        """Azurite's CPU seconds so far: all its threads, and its request thread."""
+        if self.server_pid is None:
+            return None
+        total = machine.process_cpu_seconds(self.server_pid)
+        thread = machine.process_cpu_seconds(self.server_pid, main_thread=True)
+        return None if total is None or thread is None else (total, thread)
 
-    def _with_server_cpu(self, measured: Measurement, before: float | None) -> Measurement:
+    def _with_server_cpu(
+        self, measured: Measurement, before: tuple[float, float] | None
+    ) -> Measurement:
         """``measured`` with Azurite's CPU time since ``before`` (over curl's whole run,
         which curl's own transfer time slightly undercounts)."""
         after = self._server_cpu()
         if before is None or after is None:
             return measured
-        return dataclasses.replace(measured, server_cpu=after - before)
+        return dataclasses.replace(
+            measured, server_cpu=after[0] - before[0], server_thread_cpu=after[1] - before[1]
+        )
 
     def _spec(
         self, scenario: Scenario, who: Implementation, rep: int
@@ -165,6 +174,10 @@ class Session:
             self.results.loads.append(load)
         peak = "" if m.rss_growth is None else f"  peak +{m.rss_growth / MIB:.0f} MiB"
         busy = "" if m.server_busy is None else f"  Azurite {m.server_busy:.2f} cores"
+        if m.server_thread_busy is not None:
+            busy += f" (request thread {m.server_thread_busy:.2f})"
+        if m.client_busy is not None:
+            busy += f", client {m.client_busy:.2f}"
         print(
             f"[{rep}/{self.sizes.reps}] {label:<30} {who:<8} {m.mibps:8.1f} MiB/s"
             f"  {m.seconds:7.2f} s{peak}{busy}",

@@ -13,9 +13,10 @@ Timing covers opening the ``BlobIO``, the work and ``close()``; imports and
 building the data to save are outside it. Memory is the growth of the peak resident
 set size over the timed part: the kernel's peak (``VmHWM``) is reset to the current
 size just before timing starts, so the growth is the largest amount of memory the
-timed part held at once on top of what the process already had. Given
-``server_pid`` (Azurite's process), the CPU time that process used over the timed
-part is reported too.
+timed part held at once on top of what the process already had. The CPU time this
+process used over the timed part (all its threads) is reported, and, given
+``server_pid`` (Azurite's process), the CPU time Azurite used meanwhile: all its
+threads, and its main thread alone, which handles every request.
 """
 
 from __future__ import annotations
@@ -41,11 +42,14 @@ class _Probe:
         self.method = "VmHWM"
         self.seconds = 0.0
         self.growth = 0
+        self.client_cpu = 0.0
         self.server_cpu: float | None = None
+        self.server_thread_cpu: float | None = None
         self._before = 0
         self._started = 0.0
+        self._client_before = 0.0
         self._server_pid = server_pid
-        self._server_before: float | None = None
+        self._server_before: tuple[float, float] | None = None
 
     def start(self) -> None:
         """Record the memory baseline (resetting the kernel's peak) and the time."""
@@ -55,26 +59,32 @@ class _Probe:
             self.method = "ru_maxrss"
         self._before = self._peak()
         self._server_before = self._server_cpu()
+        self._client_before = time.process_time()
         self._started = time.perf_counter()
 
     def stop(self) -> None:
         """Record the elapsed time and how far the peak rose since ``start``."""
         self.seconds = time.perf_counter() - self._started
+        self.client_cpu = time.process_time() - self._client_before
         server_after = self._server_cpu()
         if self._server_before is not None and server_after is not None:
-            self.server_cpu = server_after - self._server_before
+            self.server_cpu = server_after[0] - self._server_before[0]
+            self.server_thread_cpu = server_after[1] - self._server_before[1]
         self.growth = max(0, self._peak() - self._before)
 
-    def _server_cpu(self) -> float | None:
-        """CPU seconds the server process has used (user + system, from /proc)."""
+    def _server_cpu(self) -> tuple[float, float] | None:
+        """CPU seconds the server process and its main thread have used (from /proc)."""
         if self._server_pid is None:
             return None
+        pid = self._server_pid
         try:
-            stat = Path(f"/proc/{self._server_pid}/stat").read_text()
-            utime, stime = stat.rsplit(")", 1)[1].split()[11:13]
+            found = []
+            for stat in (Path(f"/proc/{pid}/stat"), Path(f"/proc/{pid}/task/{pid}/stat")):
+                utime, stime = stat.read_text().rsplit(")", 1)[1].split()[11:13]
+                found.append((int(utime) + int(stime)) / os.sysconf("SC_CLK_TCK"))
         except (OSError, ValueError):
             return None
-        return (int(utime) + int(stime)) / os.sysconf("SC_CLK_TCK")
+        return found[0], found[1]
 
     def _peak(self) -> int:
         if self.method == "VmHWM":
@@ -187,7 +197,9 @@ def main(argv: list[str]) -> int:
         "seconds": probe.seconds,
         "rss_growth": probe.growth,
         "rss_method": probe.method,
+        "client_cpu_seconds": probe.client_cpu,
         "server_cpu_seconds": probe.server_cpu,
+        "server_thread_cpu_seconds": probe.server_thread_cpu,
         "module": azstoragetorch.io.__file__,
     }
     print(json.dumps(result))
