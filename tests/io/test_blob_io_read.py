@@ -266,6 +266,23 @@ def test_sequential_reads_fetch_the_next_window_before_it_is_needed(upload, key,
         assert f.read() == data[10240:]
 
 
+def test_sequential_windows_are_received_into_the_buffer_of_a_window_before(upload, key):
+    data = random_bytes(64 * 1024, seed=5)
+    url = upload("recycled", data)
+    options = ReadOptions(read_ahead=4096, max_read_ahead=4096, part_size=4096, min_part=4096)
+    with BlobIO(url, "rb", credential=key, read_options=options) as f:
+        reader = f._reader
+        buffers = {}  # window start -> the buffer holding that window
+        for start in range(0, len(data), 1024):
+            assert f.read(1024) == data[start : start + 1024]
+            buffers.setdefault(reader._window_start, reader._window.obj)
+        assert f.read() == b""
+    assert sorted(buffers) == list(range(0, len(data), 4096))
+    # The window being read and the one being fetched behind it take turns with two
+    # buffers: 16 windows, 2 buffers.
+    assert len({id(buffer) for buffer in buffers.values()}) == 2
+
+
 def test_a_jump_away_from_a_prefetched_window_reads_the_right_bytes(upload, key):
     data = random_bytes(64 * 1024, seed=3)
     url = upload("jumping", data)

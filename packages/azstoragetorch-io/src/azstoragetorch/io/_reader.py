@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import ctypes
+import mmap
 import sys
 from collections.abc import Callable
 
@@ -72,6 +73,47 @@ def fill_new_bytes(size: int, fill: Callable[[memoryview], object]) -> bytes:
     return data
 
 
+def _linux_madvise() -> Callable[[int, int, int], int] | None:
+    # CPython only: prefault takes an address through a buffer export that must be
+    # gone, by reference counting, before the view is released.
+    if not sys.platform.startswith("linux") or sys.implementation.name != "cpython":
+        return None
+    try:
+        function = ctypes.CDLL(None, use_errno=True).madvise
+    except (OSError, AttributeError):
+        return None
+    function.argtypes = (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int)
+    function.restype = ctypes.c_int
+    return function
+
+
+_MADVISE = _linux_madvise()
+_MADV_POPULATE_WRITE = 23  # Linux 5.14 and later; older kernels refuse it (EINVAL)
+
+
+def prefault(view: memoryview) -> None:
+    """Map the memory under ``view`` for writing now, in one system call.
+
+    Fresh memory (a new ``bytes``, a new tensor's storage) is mapped page by page as
+    it is first written, one page fault per 4 KiB: about half of the client's CPU
+    time in a large read on Linux. ``MADV_POPULATE_WRITE`` maps the same pages in
+    about half that time. The advice changes no byte; where it is unknown or refused
+    nothing happens and the pages fault in as before.
+    """
+    if _MADVISE is None or view.readonly or not view.c_contiguous:
+        return
+    with memoryview(view).cast("B") as raw:
+        if not raw.nbytes:
+            return
+        address = ctypes.addressof(ctypes.c_char.from_buffer(raw))
+        size = raw.nbytes
+    page = mmap.PAGESIZE
+    start = -(-address // page) * page  # whole pages only: neighbours are not ours
+    end = (address + size) // page * page
+    if end > start:
+        _MADVISE(start, end - start, _MADV_POPULATE_WRITE)
+
+
 class BlobReader:
     """Positional reads of one blob version (``BlobIO`` keeps the file position)."""
 
@@ -81,6 +123,10 @@ class BlobReader:
         self._window = memoryview(b"")
         self._window_start = 0
         self._window_size = self._options.read_ahead
+        # The buffer of the window read before the current one: the next window is
+        # received into it when the sizes match, instead of into fresh memory that
+        # this thread would allocate, zero and fault in.
+        self._spare: bytearray | None = None
         self._executor: concurrent.futures.ThreadPoolExecutor | None = None
         # The window after the current one, fetched in the background while the
         # caller reads sequentially: (start, buffer, the fetch filling it).
@@ -157,6 +203,7 @@ class BlobReader:
 
     def close(self) -> None:
         self._window = memoryview(b"")
+        self._spare = None
         self._next = None
         if self._executor is not None:
             self._executor.shutdown(wait=True, cancel_futures=True)
@@ -177,7 +224,11 @@ class BlobReader:
         # Sequential reads double the window (up to a cap): fewer, larger requests.
         if sequential:
             self._window_size = min(self._window_size * 2, self._options.max_read_ahead)
-        self._window = memoryview(b"")  # release the old window before fetching
+        # Keep the old window's buffer for reuse; nothing else refers to it (reads
+        # copy out of the window) and no fetch is writing into it.
+        old = self._window.obj
+        self._window = memoryview(b"")
+        self._spare = old if isinstance(old, bytearray) else None
         prefetched = self._take_prefetched(position)
         if prefetched is not None:
             self._window_start, window = prefetched
@@ -185,7 +236,7 @@ class BlobReader:
             # Near the end, anchor the window on the end of the blob, where readers of
             # zip archives (torch.load) walk backwards from the central directory.
             self._window_start = min(position, max(0, self.size - self._window_size))
-            window = bytearray(min(self._window_size, self.size - self._window_start))
+            window = self._buffer(min(self._window_size, self.size - self._window_start))
             self._fetch(self._window_start, memoryview(window))
         self._window = memoryview(window)
         if sequential or prefetched is not None:
@@ -195,9 +246,14 @@ class BlobReader:
         """Start fetching the window that begins at ``start`` in the background."""
         if start >= self.size:
             return
-        buffer = bytearray(min(self._window_size, self.size - start))
+        buffer = self._buffer(min(self._window_size, self.size - start))
         future = self._pool().submit(self._client.read_into, start, memoryview(buffer), self.etag)
         self._next = (start, buffer, future)
+
+    def _buffer(self, size: int) -> bytearray:
+        """A window buffer of ``size`` bytes: the spare one if it fits exactly."""
+        spare, self._spare = self._spare, None
+        return spare if spare is not None and len(spare) == size else bytearray(size)
 
     def _take_prefetched(self, position: int) -> tuple[int, bytearray] | None:
         """The prefetched window if it holds ``position`` (waiting for it), else None."""
@@ -222,12 +278,7 @@ class BlobReader:
         step = -(-total // parts)
         pool = self._pool()
         futures = [
-            pool.submit(
-                self._client.read_into,
-                position + offset,
-                destination[offset : offset + step],
-                self.etag,
-            )
+            pool.submit(self._read_part, position + offset, destination[offset : offset + step])
             for offset in range(0, total, step)
         ]
         # Wait for every part before returning or raising: they write into the
@@ -235,6 +286,12 @@ class BlobReader:
         concurrent.futures.wait(futures)
         for future in futures:
             future.result()
+
+    def _read_part(self, start: int, destination: memoryview) -> None:
+        # Mapping the part's pages here, on the part's own thread, keeps that work off
+        # the caller's thread and in parallel with the other parts' transfers.
+        prefault(destination)
+        self._client.read_into(start, destination, self.etag)
 
     def _pool(self) -> concurrent.futures.ThreadPoolExecutor:
         if self._executor is None:
