@@ -49,7 +49,11 @@ How it is measured
   ``read()``), the growth includes the result itself, so about 1x the blob size is
   the floor; the ratio is shown next to it.
 * The limit is curl on the same machine: a GET of the random blob to ``/dev/null`` and
-  one Put Blob of the same bytes from a local file, timed by curl itself.
+  one Put Blob of the same bytes from a local file, timed by curl itself. For the
+  checkpoint of many small tensors it is ``torch.load`` of that checkpoint from an
+  ``io.BytesIO`` in a fresh process (the blob read into memory first, untimed):
+  loading 50 KiB tensors is bound by ``torch.load``'s own work per tensor, and this
+  shows how fast it goes with no storage at all.
 * Each cell shows the median over the repetitions and, in brackets, the slowest and
   fastest. Ratios divide medians. When upstream measured a smaller checkpoint (it pays
   a cost per tensor that would take minutes at full size), its size is given in

@@ -14,7 +14,7 @@ HEADER = (
     "scenario",
     "ours MiB/s median (min-max)",
     "upstream MiB/s median (min-max)",
-    "limit (curl) MiB/s",
+    "limit MiB/s",
     "ours/upstream",
     "ours/limit",
     "target",
@@ -25,7 +25,8 @@ HEADER = (
 
 @dataclass
 class Results:
-    """Every measurement and failure of a run, keyed by (scenario or "curl", who)."""
+    """Every measurement and failure of a run, keyed by (scenario, who), or for the
+    limits by ("curl", "GET" | "PUT" | "memory")."""
 
     measurements: dict[tuple[str, str], list[Measurement]] = field(
         default_factory=lambda: defaultdict(list)
@@ -125,7 +126,10 @@ class Row:
         upstream = _summary_text(self.upstream)
         if self.upstream is not None and self.upstream_label != self.label:
             upstream += f" [{self.upstream_label.removeprefix('load ')}]"
-        limit = "curl missing" if curl_missing else f"{kind} {_summary_text(self.limit)}"
+        if kind == "memory":
+            limit = f"torch.load from memory {_summary_text(self.limit)}"
+        else:
+            limit = "curl missing" if curl_missing else f"{kind} {_summary_text(self.limit)}"
         return (
             self.label,
             _summary_text(self.ours),
@@ -149,7 +153,7 @@ class Row:
 
 def build_rows(results: Results, sizes: Sizes) -> list[Row]:
     """One row per scenario, with the curl limit that bounds it."""
-    limits = {kind: Summary.of(results.get("curl", kind)) for kind in ("GET", "PUT")}
+    limits = {kind: Summary.of(results.get("curl", kind)) for kind in ("GET", "PUT", "memory")}
     rows = []
     for scenario in SCENARIOS:
         found = {who: Summary.of(results.get(scenario.key, who)) for who in IMPLEMENTATIONS}
@@ -267,7 +271,13 @@ def notes(rows: list[Row], sizes: Sizes, results: Results, busy: str | None = No
     for row in rows:
         for verdict in row.verdicts:
             bound = _limit_bound(row, verdict)
-            if bound is not None:
+            if bound is not None and row.scenario.limit == "memory":
+                found.append(
+                    f"'{row.label}': {verdict.target.describe()} is out of reach here: "
+                    f"torch.load of the same checkpoint from memory is itself only "
+                    f"{bound:.2f}x upstream on this machine."
+                )
+            elif bound is not None:
                 found.append(
                     f"'{row.label}': {verdict.target.describe()} is out of reach of a single "
                     f"stream here: curl {row.scenario.limit} itself is only {bound:.2f}x upstream "

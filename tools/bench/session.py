@@ -41,6 +41,7 @@ class Session:
         for rep in range(1, self.sizes.reps + 1):
             order = IMPLEMENTATIONS if rep % 2 else tuple(reversed(IMPLEMENTATIONS))
             self._curl(rep)
+            self._memory_load(rep)
             for scenario in SCENARIOS:
                 for who in order:
                     self._scenario(rep, scenario, who)
@@ -103,6 +104,26 @@ class Session:
             self._progress(rep, label, "PUT", put)
         finally:
             self._delete_quietly(name)
+
+    def _memory_load(self, rep: int) -> None:
+        """The limit of the many-small-tensors load: torch.load of ours' checkpoint from
+        memory, in a fresh process like the scenarios, with our interpreter."""
+        blob = self.prepared.small["ours"]
+        label = f"torch.load from memory, {blob.n_tensors:,} tensors"
+        spec = {
+            "scenario": "load_memory",
+            "url": self.store.url(blob.name),
+            "size": blob.size,
+            "n_tensors": blob.n_tensors,
+            "tensor_bytes": blob.tensor_bytes,
+        }
+        try:
+            measured = run_worker(self.interpreters["ours"], spec, self.timeout)
+        except RunFailed as exc:
+            self._fail(rep, label, "memory", str(exc))
+        else:
+            self.results.add("curl", "memory", measured)
+            self._progress(rep, label, "memory", measured)
 
     def _server_cpu(self) -> tuple[float, float] | None:
         """Azurite's CPU seconds so far: all its threads, and its request thread."""

@@ -146,6 +146,21 @@ def _run_load(blob_io: Callable[..., Any], spec: dict[str, Any], probe: _Probe) 
     return int(spec["size"])
 
 
+def _run_load_memory(blob_io: Callable[..., Any], spec: dict[str, Any], probe: _Probe) -> int:
+    """torch.load from an in-memory copy of the blob: the rate torch.load allows."""
+    import io
+
+    import torch
+
+    with blob_io(spec["url"], "rb") as f:
+        source = io.BytesIO(f.read())  # not timed
+    probe.start()
+    state = torch.load(source, weights_only=True)
+    probe.stop()
+    _check_state_dict(state, spec)
+    return int(spec["size"])
+
+
 def _run_read_all(blob_io: Callable[..., Any], spec: dict[str, Any], probe: _Probe) -> int:
     probe.start()
     with blob_io(spec["url"], "rb") as f:
@@ -179,6 +194,7 @@ def _run_read_chunks(blob_io: Callable[..., Any], spec: dict[str, Any], probe: _
 _SCENARIOS: dict[str, Callable[[Callable[..., Any], dict[str, Any], _Probe], int]] = {
     "save": _run_save,
     "load": _run_load,
+    "load_memory": _run_load_memory,
     "read_all": _run_read_all,
     "read_chunks": _run_read_chunks,
 }
