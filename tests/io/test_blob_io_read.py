@@ -117,6 +117,29 @@ def test_large_readinto_fetches_in_parallel_into_the_callers_buffer(upload, key,
     assert 1 + 5 <= len(ranged) <= 1 + 10
 
 
+def test_each_part_of_a_large_read_maps_its_destination_first(upload, key, monkeypatch):
+    from azstoragetorch.io import _reader
+
+    data = random_bytes(64 * 1024, seed=11)
+    url = upload("mapped", data)
+    advised = []  # (buffer, length, first byte) of each view handed to prefault
+    monkeypatch.setattr(
+        _reader, "prefault", lambda view: advised.append((view.obj, len(view), bytes(view[:1])))
+    )
+    options = ReadOptions(read_ahead=4096, max_read_ahead=4096, part_size=8192, min_part=8192)
+    with BlobIO(url, "rb", credential=key, read_options=options) as f:
+        f.seek(4096)  # past the window fetched at open: every byte comes from parts
+        buffer = bytearray(60 * 1024)
+        assert f.readinto(buffer) == len(buffer)
+    assert buffer == data[4096:]
+    # 60 KiB in 7 parts (none under min_part), each advised once, before its bytes
+    # arrived.
+    parts = [entry for entry in advised if entry[0] is buffer]
+    assert len(parts) == 7
+    assert sum(length for _, length, _ in parts) == len(buffer)
+    assert all(first == b"\x00" for _, _, first in parts)
+
+
 def test_an_empty_blob_reads_as_empty_bytes(upload, key):
     with BlobIO(upload("empty", b""), "rb", credential=key) as f:
         assert f.read() == b""

@@ -73,9 +73,11 @@ How it is measured
   event loop) and reads files and hashes on others, so the process can pass 1 while
   the request thread still has room. A request thread busy 0.9 or more means the
   emulator set the rate; client and Azurite together near the core count mean the
-  machine's CPU did. The notes under each table say which, for every missed target.
-  The datasets' raw GET limit from two processes shows the most GETs the request
-  thread answers at all.
+  machine's CPU did. Under the checkpoint table a note says which, for a missed
+  target where the figures show it; under the datasets table, for a missed target
+  whose run kept the request thread that busy. The datasets' raw GET limit from two
+  processes is the highest rate of bare GETs measured, with the request thread's
+  busy share beside it.
 * Import cost is ``import azstoragetorch.io`` timed inside a fresh isolated
   interpreter, several times.
 

@@ -38,7 +38,8 @@ class Measurement:
 
     @property
     def server_thread_busy(self) -> float | None:
-        """The share of the wall time Azurite's request thread was busy (at most 1)."""
+        """The share of the wall time Azurite's request thread was busy (about 1 at
+        most: CPU time comes in 10 ms ticks, and curl's window is its whole process)."""
         return _share(self.server_thread_cpu, self.seconds)
 
     @property

@@ -194,11 +194,14 @@ class Session:
         if load is not None:
             self.results.loads.append(load)
         peak = "" if m.rss_growth is None else f"  peak +{m.rss_growth / MIB:.0f} MiB"
-        busy = "" if m.server_busy is None else f"  Azurite {m.server_busy:.2f} cores"
-        if m.server_thread_busy is not None:
-            busy += f" (request thread {m.server_thread_busy:.2f})"
+        parts = []
+        if m.server_busy is not None:
+            parts.append(f"Azurite {m.server_busy:.2f} cores")
+            if m.server_thread_busy is not None:
+                parts[-1] += f" (request thread {m.server_thread_busy:.2f})"
         if m.client_busy is not None:
-            busy += f", client {m.client_busy:.2f}"
+            parts.append(f"client {m.client_busy:.2f}")
+        busy = f"  {', '.join(parts)}" if parts else ""
         print(
             f"[{rep}/{self.sizes.reps}] {label:<30} {who:<8} {m.mibps:8.1f} MiB/s"
             f"  {m.seconds:7.2f} s{peak}{busy}",

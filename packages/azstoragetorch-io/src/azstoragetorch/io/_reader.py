@@ -100,13 +100,14 @@ def prefault(view: memoryview) -> None:
     about half that time. The advice changes no byte; where it is unknown or refused
     nothing happens and the pages fault in as before.
     """
-    if _MADVISE is None or view.readonly or not view.c_contiguous:
+    if _MADVISE is None or view.readonly or not view.c_contiguous or not view.nbytes:
         return
-    with memoryview(view).cast("B") as raw:
-        if not raw.nbytes:
-            return
-        address = ctypes.addressof(ctypes.c_char.from_buffer(raw))
-        size = raw.nbytes
+    try:
+        with memoryview(view).cast("B") as raw:
+            address = ctypes.addressof(ctypes.c_char.from_buffer(raw))
+            size = raw.nbytes
+    except (TypeError, ValueError, BufferError):
+        return  # only advice: a view ctypes cannot address is filled without it
     page = mmap.PAGESIZE
     start = -(-address // page) * page  # whole pages only: neighbours are not ours
     end = (address + size) // page * page
@@ -245,6 +246,7 @@ class BlobReader:
     def _prefetch(self, start: int) -> None:
         """Start fetching the window that begins at ``start`` in the background."""
         if start >= self.size:
+            self._spare = None  # the end: no window will need it
             return
         buffer = self._buffer(min(self._window_size, self.size - start))
         future = self._pool().submit(self._client.read_into, start, memoryview(buffer), self.etag)
@@ -273,7 +275,7 @@ class BlobReader:
         total = len(destination)
         parts = max(1, min(total // self._options.min_part, -(-total // self._options.part_size)))
         if parts == 1:
-            self._client.read_into(position, destination, self.etag)
+            self._read_part(position, destination)
             return
         step = -(-total // parts)
         pool = self._pool()
@@ -288,8 +290,8 @@ class BlobReader:
             future.result()
 
     def _read_part(self, start: int, destination: memoryview) -> None:
-        # Mapping the part's pages here, on the part's own thread, keeps that work off
-        # the caller's thread and in parallel with the other parts' transfers.
+        # Mapping the part's pages here, on the part's own thread (for a read in
+        # several parts), keeps that work in parallel with the other parts' transfers.
         prefault(destination)
         self._client.read_into(start, destination, self.etag)
 
