@@ -510,8 +510,9 @@ def notes(results: Results) -> list[str]:
         "at once; listing rows are seconds, lower is better, and their ratio is "
         "upstream's time over ours.",
         "Azurite answers every request on one JavaScript thread (Node's main thread); "
-        "its busy share is that thread's CPU time over the wall time, and the ms/GET "
-        "beside it is that thread's CPU time per request.",
+        "its busy share is that thread's CPU time over the wall time, and the ms/sample "
+        "beside it is that thread's CPU time per sample, which is one GET for ours and "
+        "for the raw GETs.",
     ]
     found.extend(_bound_notes(results))
     met = sum(1 for row in rows(results) if ": met" in row[5])

@@ -15,7 +15,8 @@ Performance
 How fast :class:`~azstoragetorch.io.BlobIO` moves checkpoints and the datasets
 deliver samples, compared with the upstream ``azstoragetorch`` 0.2.0 release from PyPI
 and with the limits of the same storage: ``curl`` moving the same bytes, raw
-keep-alive GETs of the same blobs, and ``ContainerClient.list_blobs``; how distributed
+keep-alive GETs of the same blobs, and ``ContainerClient.list_blobs``, and with
+``torch.load`` of a checkpoint of many small tensors from memory; how distributed
 checkpoints (:doc:`distributed-checkpoints`) compare with one ``BlobIO`` and with
 torch's own local-disk storage; and what ``import azstoragetorch.io`` costs. Run the
 comparison yourself with:
