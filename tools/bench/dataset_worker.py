@@ -26,11 +26,17 @@ from __future__ import annotations
 
 import gc
 import json
-import os
 import resource
+import runpy
 import sys
 import time
+import types
+from pathlib import Path
 from typing import Any
+
+# Isolated (python -I), this script cannot import tools.bench; it runs the one helper
+# it shares with it, which needs only the standard library, from its path.
+procstat = types.SimpleNamespace(**runpy.run_path(str(Path(__file__).with_name("procstat.py"))))
 
 
 def _cpu_seconds() -> float:
@@ -39,23 +45,6 @@ def _cpu_seconds() -> float:
         usage = resource.getrusage(who)
         total += usage.ru_utime + usage.ru_stime
     return total
-
-
-def _server_cpu_seconds(pid: int | None) -> tuple[float, float] | None:
-    """CPU seconds process ``pid`` (the storage server) and its main thread have used,
-    from Linux's /proc."""
-    if pid is None:
-        return None
-    found = []
-    try:
-        for path in (f"/proc/{pid}/stat", f"/proc/{pid}/task/{pid}/stat"):
-            with open(path) as stat:
-                # utime and stime, in clock ticks: the 14th and 15th fields.
-                utime, stime = stat.read().rsplit(")", 1)[1].split()[11:13]
-            found.append((int(utime) + int(stime)) / os.sysconf("SC_CLK_TCK"))
-    except (OSError, ValueError):
-        return None
-    return found[0], found[1]
 
 
 def raw_gets(spec: dict[str, Any]) -> dict[str, Any]:
@@ -110,7 +99,7 @@ def _load(spec: dict[str, Any]) -> dict[str, Any]:
     loader = torch.utils.data.DataLoader(
         dataset, batch_size=spec["batch_size"], num_workers=spec["workers"]
     )
-    server_before = _server_cpu_seconds(spec.get("server_pid"))
+    server_before = procstat.server_cpu(spec.get("server_pid"))
     cpu_before = _cpu_seconds()
     started = time.perf_counter()
     seen = 0
@@ -123,16 +112,13 @@ def _load(spec: dict[str, Any]) -> dict[str, Any]:
         if seen >= wanted:
             break
     seconds = time.perf_counter() - started
-    server_after = _server_cpu_seconds(spec.get("server_pid"))
+    spent = procstat.since(server_before, spec.get("server_pid"))
     del iterator, loader  # ends the worker processes, so their CPU time is counted
     gc.collect()
     cpu = _cpu_seconds() - cpu_before
     if seen < wanted:
         raise AssertionError(f"the DataLoader gave {seen} samples, expected {wanted}")
-    server = thread = None
-    if server_before is not None and server_after is not None:
-        server = server_after[0] - server_before[0]
-        thread = server_after[1] - server_before[1]
+    server, thread = spent if spent is not None else (None, None)
     return {
         "samples": seen,
         "seconds": seconds,

@@ -34,7 +34,7 @@ from azure.storage.blob import (
     generate_container_sas,
 )
 
-from . import dataset_worker, machine
+from . import dataset_worker, procstat
 from .plan import IMPLEMENTATIONS, KIB, Implementation
 from .runner import Interpreter, RunFailed, result_of, run_json
 
@@ -204,15 +204,6 @@ def _raw_label(processes: int, connections: int) -> str:
     return f"{processes} proc x {connections} conn"
 
 
-def _server_cpu(server_pid: int | None) -> tuple[float, float] | None:
-    """Azurite's CPU seconds so far: all its threads, and its request thread."""
-    if server_pid is None:
-        return None
-    total = machine.process_cpu_seconds(server_pid)
-    thread = machine.process_cpu_seconds(server_pid, main_thread=True)
-    return None if total is None or thread is None else (total, thread)
-
-
 def _raw_gets(
     container: DataContainer,
     names: list[str],
@@ -237,7 +228,7 @@ def _raw_gets(
         "blob_bytes": BLOB_BYTES,
         "connections": connections,
     }
-    before = _server_cpu(server_pid)
+    before = procstat.server_cpu(server_pid)
     if processes == 1:
         # The worker's function, run here: no process start-up, one interpreter.
         try:
@@ -266,10 +257,7 @@ def _raw_gets(
                     child.kill()
                     child.communicate()
         seconds = max(float(r["ended"]) for r in found) - min(float(r["started"]) for r in found)
-    after = _server_cpu(server_pid)
-    if before is None or after is None:
-        return seconds, len(names), None
-    return seconds, len(names), (after[0] - before[0], after[1] - before[1])
+    return seconds, len(names), procstat.since(before, server_pid)
 
 
 def _sdk_listing_seconds(container: DataContainer) -> float:

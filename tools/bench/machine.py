@@ -44,22 +44,6 @@ def curl_version(curl: str | None) -> str:
     return " ".join(first.split()[:2]) or "unknown"
 
 
-def process_cpu_seconds(pid: int, *, main_thread: bool = False) -> float | None:
-    """User + system CPU seconds that process ``pid`` has used (Linux ``/proc``).
-
-    With ``main_thread``, only its main thread's. Azurite handles every request on
-    Node's main thread (the JavaScript event loop); its other threads do file I/O
-    and garbage collection. That one thread's share of the wall time shows whether
-    the emulator had any capacity left.
-    """
-    stat = f"/proc/{pid}/task/{pid}/stat" if main_thread else f"/proc/{pid}/stat"
-    try:
-        utime, stime = Path(stat).read_text().rsplit(")", 1)[1].split()[11:13]
-    except (OSError, ValueError):
-        return None
-    return (int(utime) + int(stime)) / os.sysconf("SC_CLK_TCK")
-
-
 def load_average() -> float | None:
     """The 1-minute load average (other work on the machine skews results)."""
     try:

@@ -6,7 +6,7 @@ import dataclasses
 import sys
 from typing import Any
 
-from . import machine
+from . import machine, procstat
 from .data import BlobData, Prepared, Store
 from .plan import IMPLEMENTATIONS, MIB, SCENARIOS, Implementation, Scenario, Sizes
 from .report import Results
@@ -126,24 +126,17 @@ class Session:
             self._progress(rep, label, "memory", measured)
 
     def _server_cpu(self) -> tuple[float, float] | None:
-        """Azurite's CPU seconds so far: all its threads, and its request thread."""
-        if self.server_pid is None:
-            return None
-        total = machine.process_cpu_seconds(self.server_pid)
-        thread = machine.process_cpu_seconds(self.server_pid, main_thread=True)
-        return None if total is None or thread is None else (total, thread)
+        return procstat.server_cpu(self.server_pid)
 
     def _with_server_cpu(
         self, measured: Measurement, before: tuple[float, float] | None
     ) -> Measurement:
         """``measured`` with Azurite's CPU time since ``before`` (over curl's whole run,
         which curl's own transfer time slightly undercounts)."""
-        after = self._server_cpu()
-        if before is None or after is None:
+        spent = procstat.since(before, self.server_pid)
+        if spent is None:
             return measured
-        return dataclasses.replace(
-            measured, server_cpu=after[0] - before[0], server_thread_cpu=after[1] - before[1]
-        )
+        return dataclasses.replace(measured, server_cpu=spent[0], server_thread_cpu=spent[1])
 
     def _spec(
         self, scenario: Scenario, who: Implementation, rep: int

@@ -22,15 +22,19 @@ threads, and its main thread alone, which handles every request.
 from __future__ import annotations
 
 import json
-import os
 import re
 import resource
+import runpy
 import sys
 import time
+import types
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+# Isolated (python -I), this script cannot import tools.bench; it runs the one helper
+# it shares with it, which needs only the standard library, from its path.
+procstat = types.SimpleNamespace(**runpy.run_path(str(Path(__file__).with_name("procstat.py"))))
 _STATUS = Path("/proc/self/status")
 _CLEAR_REFS = Path("/proc/self/clear_refs")
 
@@ -58,7 +62,7 @@ class _Probe:
         except OSError:
             self.method = "ru_maxrss"
         self._before = self._peak()
-        self._server_before = self._server_cpu()
+        self._server_before = procstat.server_cpu(self._server_pid)
         self._client_before = time.process_time()
         self._started = time.perf_counter()
 
@@ -66,25 +70,10 @@ class _Probe:
         """Record the elapsed time and how far the peak rose since ``start``."""
         self.seconds = time.perf_counter() - self._started
         self.client_cpu = time.process_time() - self._client_before
-        server_after = self._server_cpu()
-        if self._server_before is not None and server_after is not None:
-            self.server_cpu = server_after[0] - self._server_before[0]
-            self.server_thread_cpu = server_after[1] - self._server_before[1]
+        spent = procstat.since(self._server_before, self._server_pid)
+        if spent is not None:
+            self.server_cpu, self.server_thread_cpu = spent
         self.growth = max(0, self._peak() - self._before)
-
-    def _server_cpu(self) -> tuple[float, float] | None:
-        """CPU seconds the server process and its main thread have used (from /proc)."""
-        if self._server_pid is None:
-            return None
-        pid = self._server_pid
-        try:
-            found = []
-            for stat in (Path(f"/proc/{pid}/stat"), Path(f"/proc/{pid}/task/{pid}/stat")):
-                utime, stime = stat.read_text().rsplit(")", 1)[1].split()[11:13]
-                found.append((int(utime) + int(stime)) / os.sysconf("SC_CLK_TCK"))
-        except (OSError, ValueError):
-            return None
-        return found[0], found[1]
 
     def _peak(self) -> int:
         if self.method == "VmHWM":
