@@ -151,3 +151,18 @@ def test_errors_never_echo_the_query_of_a_bad_url():
     with pytest.raises(ValueError) as caught:
         BlobURL.parse("ftp://a.blob.core.windows.net/c/b?sig=SECRET")
     assert "SECRET" not in str(caught.value)
+
+
+def test_a_pickle_carries_the_fields_not_the_cached_strings():
+    import pickle
+
+    container = BlobURL.parse("https://acct.blob.core.windows.net/cont?sv=1&sig=a%2Bb")
+    url = container.blob("dir/a b.bin")
+    fresh = pickle.dumps(BlobURL.parse(url.request_url()))
+    _ = (url.url, url.request_url(), url.has_sas, url.sas_query, url.account_url)
+    used = pickle.dumps(url)
+    assert len(used) == len(fresh)
+    copy = pickle.loads(used)
+    assert copy == url
+    assert copy.request_url() == url.request_url()
+    assert copy.container_url == url.container_url

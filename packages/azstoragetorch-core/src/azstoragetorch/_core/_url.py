@@ -191,6 +191,11 @@ class BlobURL:
     def _request_url(self) -> str:
         return f"{self.url}?{'&'.join(self.query)}" if self.query else self.url
 
+    def __getstate__(self) -> dict[str, object]:
+        # Pickle the fields only: the cached strings are derived from them, would
+        # make every pickled sample or dataset carry them, and are rebuilt on use.
+        return {field.name: getattr(self, field.name) for field in dataclasses.fields(self)}
+
     def blob(self, blob_name: str) -> BlobURL:
         """The URL of ``blob_name`` in this URL's container.
 
