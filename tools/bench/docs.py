@@ -27,6 +27,13 @@ comparison yourself with:
     python3 tools/dev.py hatch run bench --quick    # a quarter of the sizes, prints only
     python3 tools/dev.py hatch run bench --quick --parts io,dcp   # only some parts
 
+To tell whether a change to ``BlobIO`` made it faster, compare it with an earlier
+revision in the same minutes (this machine's speed drifts too much between runs):
+
+.. code-block:: console
+
+    python3 tools/dev.py hatch run python -m tools.bench.compare --base HEAD~1
+
 How it is measured
 ------------------
 

@@ -69,6 +69,9 @@ class Interpreter:
     python: Path
     package_root: Path
     """``azstoragetorch.io`` must be imported from below this folder."""
+    sys_path: tuple[Path, ...] = ()
+    """Folders the worker puts first on ``sys.path``: the sources of another
+    revision, for ``tools.bench.compare``."""
 
 
 def start(python: Path, *args: str) -> subprocess.Popen[str]:
@@ -117,6 +120,8 @@ def run_json(interpreter: Interpreter, args: list[str], timeout: float) -> dict[
 
 def run_worker(interpreter: Interpreter, spec: dict[str, Any], timeout: float) -> Measurement:
     """Run ``worker.py`` in a fresh isolated process; return its measurement."""
+    if interpreter.sys_path:
+        spec = {**spec, "sys_path": [str(path) for path in interpreter.sys_path]}
     result = run_json(interpreter, [str(WORKER), json.dumps(spec)], timeout)
     return Measurement(
         int(result["bytes"]),

@@ -49,13 +49,14 @@ class Session:
 
     def measure_ours(self, key: str, rep: int) -> Measurement | None:
         """One more repetition of our ``key`` scenario, not added to the results: the
-        DCP part runs it beside each of its own, so the two meet the same machine."""
+        DCP part runs it beside each of its own, so the two meet the same machine, and
+        ``tools.bench.compare`` runs it for two revisions in turn."""
         scenario = next(s for s in SCENARIOS if s.key == key)
         spec, saved = self._spec(scenario, "ours", rep)
         try:
             return run_worker(self.interpreters["ours"], spec, self.timeout)
         except RunFailed as exc:
-            self._fail(rep, f"{scenario.label(self.sizes)} (beside DCP)", "ours", str(exc))
+            self._fail(rep, f"{scenario.label(self.sizes)} (single run)", "ours", str(exc))
             return None
         finally:
             if saved is not None:

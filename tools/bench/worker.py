@@ -192,6 +192,7 @@ _SCENARIOS: dict[str, Callable[[Callable[..., Any], dict[str, Any], _Probe], int
 def main(argv: list[str]) -> int:
     """Run the scenario described by the JSON in ``argv[1]``; print the result as JSON."""
     spec = json.loads(argv[1])
+    sys.path[:0] = spec.get("sys_path", [])  # another revision's sources, if given
     import azstoragetorch.io
     from azstoragetorch.io import BlobIO
 
