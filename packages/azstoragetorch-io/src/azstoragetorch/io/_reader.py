@@ -238,7 +238,7 @@ class BlobReader:
             # zip archives (torch.load) walk backwards from the central directory.
             self._window_start = min(position, max(0, self.size - self._window_size))
             window = self._buffer(min(self._window_size, self.size - self._window_start))
-            self._fetch(self._window_start, memoryview(window))
+            self._fetch(self._window_start, memoryview(window), mapped=True)
         self._window = memoryview(window)
         if sequential or prefetched is not None:
             self._prefetch(self._window_start + len(window))
@@ -270,17 +270,23 @@ class BlobReader:
 
     # -- fetching -----------------------------------------------------------------
 
-    def _fetch(self, position: int, destination: memoryview) -> None:
-        """Fill ``destination`` from ``position`` with parallel ranged GETs."""
+    def _fetch(self, position: int, destination: memoryview, *, mapped: bool = False) -> None:
+        """Fill ``destination`` from ``position`` with parallel ranged GETs.
+
+        ``mapped``: the destination's memory is known to be mapped already (a window
+        buffer, zeroed or used before), so prefaulting it would only walk its pages.
+        """
         total = len(destination)
         parts = max(1, min(total // self._options.min_part, -(-total // self._options.part_size)))
         if parts == 1:
-            self._read_part(position, destination)
+            self._read_part(position, destination, not mapped)
             return
         step = -(-total // parts)
         pool = self._pool()
         futures = [
-            pool.submit(self._read_part, position + offset, destination[offset : offset + step])
+            pool.submit(
+                self._read_part, position + offset, destination[offset : offset + step], not mapped
+            )
             for offset in range(0, total, step)
         ]
         # Wait for every part before returning or raising: they write into the
@@ -289,10 +295,11 @@ class BlobReader:
         for future in futures:
             future.result()
 
-    def _read_part(self, start: int, destination: memoryview) -> None:
+    def _read_part(self, start: int, destination: memoryview, map_first: bool) -> None:
         # Mapping the part's pages here, on the part's own thread (for a read in
         # several parts), keeps that work in parallel with the other parts' transfers.
-        prefault(destination)
+        if map_first:
+            prefault(destination)
         self._client.read_into(start, destination, self.etag)
 
     def _pool(self) -> concurrent.futures.ThreadPoolExecutor:
