@@ -15,9 +15,9 @@ def read_blob_and_report_pool(
     """Read ``url`` and report whether this process used a pool of its own."""
     from azure.core.credentials import AzureNamedKeyCredential
 
-    from azstoragetorch._core import _transport
+    from azstoragetorch._core import _shared_transport
     from azstoragetorch.io import BlobIO
 
     with BlobIO(url, "rb", credential=AzureNamedKeyCredential(account, key)) as f:
         data = f.read()
-    queue.put((id(_transport.shared_transport()) != parent_transport_id, data))
+    queue.put((id(_shared_transport.shared_transport()) != parent_transport_id, data))

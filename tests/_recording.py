@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from azstoragetorch._core import _transport
+from azstoragetorch._core import _shared_transport
 
 
 @dataclasses.dataclass
@@ -47,6 +47,6 @@ class RecordingTransport:
 
 @pytest.fixture
 def recorder(monkeypatch: pytest.MonkeyPatch) -> RecordingTransport:
-    recording = RecordingTransport(_transport.shared_transport())
-    monkeypatch.setattr(_transport, "shared_transport", lambda: recording)
+    recording = RecordingTransport(_shared_transport.shared_transport())
+    monkeypatch.setattr(_shared_transport, "shared_transport", lambda: recording)
     return recording

@@ -6,7 +6,7 @@ import os
 import pytest
 from _children import read_blob_and_report_pool
 
-from azstoragetorch._core import _transport
+from azstoragetorch._core import _shared_transport
 from azstoragetorch.io import BlobIO
 
 
@@ -24,7 +24,7 @@ def test_a_child_process_builds_its_own_connection_pool(upload, azurite, key, me
             url,
             azurite.account_name,
             azurite.account_key,
-            id(_transport.shared_transport()),
+            id(_shared_transport.shared_transport()),
         ),
     )
     process.start()
@@ -37,12 +37,12 @@ def test_a_child_process_builds_its_own_connection_pool(upload, azurite, key, me
 
 
 def test_after_fork_the_child_has_a_new_transport():
-    parent = _transport.shared_transport()
+    parent = _shared_transport.shared_transport()
     read, write = os.pipe()
     pid = os.fork()
     if pid == 0:  # pragma: no cover - the child reports through the pipe
-        os.write(write, b"1" if _transport.shared_transport() is not parent else b"0")
+        os.write(write, b"1" if _shared_transport.shared_transport() is not parent else b"0")
         os._exit(0)
     os.waitpid(pid, 0)
     assert os.read(read, 1) == b"1"
-    assert _transport.shared_transport() is parent
+    assert _shared_transport.shared_transport() is parent

@@ -4,8 +4,8 @@ import pytest
 from azure.core.exceptions import ServiceRequestError
 from azure.core.pipeline.transport import HttpRequest
 
-from azstoragetorch._core import _transport
-from azstoragetorch._core._http import (
+from azstoragetorch._core import _shared_transport
+from azstoragetorch._core._http_transport import (
     HttpClientResponse,
     HttpClientTransport,
     _new_requests_transport,
@@ -77,8 +77,8 @@ class NotingTransport:
 
 def test_pipelines_send_through_the_http_client_transport(upload, key, monkeypatch):
     url = upload("lean.bin", b"payload")
-    noting = NotingTransport(_transport.shared_transport())
-    monkeypatch.setattr(_transport, "shared_transport", lambda: noting)
+    noting = NotingTransport(_shared_transport.shared_transport())
+    monkeypatch.setattr(_shared_transport, "shared_transport", lambda: noting)
     with BlobIO(url, "rb", credential=key) as f:
         assert f.read() == b"payload"
     assert noting.responses

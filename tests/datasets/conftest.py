@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from azstoragetorch._core import _transport
+from azstoragetorch._core import _shared_transport
 
 _HERE = str(Path(__file__).resolve().parent)
 if _HERE not in sys.path:
@@ -55,6 +55,6 @@ class InFlight:
 
 @pytest.fixture
 def in_flight(monkeypatch) -> InFlight:  # type: ignore[no-untyped-def]
-    tracker = InFlight(_transport.shared_transport())
-    monkeypatch.setattr(_transport, "shared_transport", lambda: tracker)
+    tracker = InFlight(_shared_transport.shared_transport())
+    monkeypatch.setattr(_shared_transport, "shared_transport", lambda: tracker)
     return tracker

@@ -6,7 +6,7 @@ import pytest
 from azure.storage.blob import ContainerSasPermissions, generate_container_sas
 from torch.utils.data import DataLoader
 
-from azstoragetorch._core import _transport
+from azstoragetorch._core import _shared_transport
 from azstoragetorch.datasets import BlobDataset, IterableBlobDataset
 from azstoragetorch.exceptions import BlobNotFoundError
 
@@ -79,8 +79,8 @@ def test_a_blob_deleted_after_listing_is_reported_by_name(
     dataset_cls, batched, blobs, container, key, monkeypatch
 ):
     blobs({"a": b"1", "b": b"2", "c": b"3"})
-    deleting = DeleteAfterListing(_transport.shared_transport(), container, "b")
-    monkeypatch.setattr(_transport, "shared_transport", lambda: deleting)
+    deleting = DeleteAfterListing(_shared_transport.shared_transport(), container, "b")
+    monkeypatch.setattr(_shared_transport, "shared_transport", lambda: deleting)
     dataset = dataset_cls.from_container_url(container.url, credential=key)
     loader = DataLoader(dataset, batch_size=3 if batched else None)
     with pytest.raises(BlobNotFoundError) as caught:

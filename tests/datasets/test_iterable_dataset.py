@@ -6,7 +6,7 @@ import pytest
 from torch.utils.data import DataLoader
 
 from azstoragetorch.datasets import IterableBlobDataset
-from azstoragetorch.datasets._pool import MAX_THREADS
+from azstoragetorch.datasets._read_ahead import MAX_THREADS
 
 # More workers than this machine has CPUs is the point of some tests.
 MANY_WORKERS = pytest.mark.filterwarnings("ignore:This DataLoader will create:UserWarning")

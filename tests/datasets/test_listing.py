@@ -8,7 +8,7 @@ from azure.storage.blob import ContainerClient
 
 from azstoragetorch._core._listing import PAGE_SIZE
 from azstoragetorch.datasets import BlobDataset, IterableBlobDataset
-from azstoragetorch.datasets._pool import READ_AHEAD
+from azstoragetorch.datasets._read_ahead import READ_AHEAD
 
 
 @pytest.mark.slow

@@ -16,7 +16,7 @@ from torch.utils.data import (
 )
 
 from azstoragetorch.datasets import BlobDataset
-from azstoragetorch.datasets._pool import MAX_THREADS
+from azstoragetorch.datasets._read_ahead import MAX_THREADS
 
 CONTENTS = {f"s/{index:02d}": b"sample %d" % index for index in range(20)}
 

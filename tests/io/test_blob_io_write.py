@@ -75,7 +75,7 @@ def test_a_small_blob_costs_its_own_size_in_memory_not_a_whole_block(container, 
 
 
 def test_the_service_verifies_the_checksum(blob_url, key):
-    from azstoragetorch._core._client import BlobClient
+    from azstoragetorch._core._blob_client import BlobClient
     from azstoragetorch._core._url import BlobURL
 
     client = BlobClient.create(BlobURL.parse(blob_url), key)

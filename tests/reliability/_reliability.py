@@ -6,7 +6,7 @@ import hashlib
 
 from _fault_proxy import Reset, Respond, Stall
 
-from azstoragetorch._core._client import ClientOptions
+from azstoragetorch._core._blob_client import ClientOptions
 
 # Retries that give up in about a second, and a read timeout the proxy's stalls
 # outlast; faults then resolve in well under the test's time bound.

@@ -14,8 +14,8 @@ import psutil
 import pytest
 from _fault_proxy import FaultProxy
 
-from azstoragetorch._core import _transport
-from azstoragetorch.datasets._pool import MAX_THREADS
+from azstoragetorch._core import _shared_transport
+from azstoragetorch.datasets._read_ahead import MAX_THREADS
 
 # This folder on sys.path: the tests import the shared settings from _reliability.
 _HERE = str(Path(__file__).resolve().parent)
@@ -52,7 +52,7 @@ def proxy(azurite) -> Iterator[FaultProxy]:  # type: ignore[no-untyped-def]
 def _close_pool() -> None:
     # The process's connection pool keeps idle keep-alive sockets by design; closing
     # it makes every socket still open afterwards one that something else holds.
-    _transport.shared_transport().close()
+    _shared_transport.shared_transport().close()
 
 
 def _library_threads() -> list[threading.Thread]:

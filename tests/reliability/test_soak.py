@@ -17,7 +17,7 @@ import pytest
 import torch
 from _reliability import SOAK_ENV
 
-from azstoragetorch._core import _transport
+from azstoragetorch._core import _shared_transport
 from azstoragetorch.io import BlobIO
 from azstoragetorch.io._reader import ReadOptions
 from azstoragetorch.io._writer import WriteOptions
@@ -46,7 +46,7 @@ class Sample(NamedTuple):
 
 def measure(process: psutil.Process) -> Sample:
     """Counts with the connection pool closed: the sockets left are ones someone leaked."""
-    _transport.shared_transport().close()
+    _shared_transport.shared_transport().close()
     gc.collect()
     return Sample(
         rss=process.memory_info().rss,

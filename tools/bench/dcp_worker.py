@@ -72,13 +72,13 @@ def _partial(spec: dict[str, Any]) -> dict[str, Any]:
     import torch
     from torch.distributed.checkpoint.state_dict_loader import load
 
-    from azstoragetorch._core import _transport
+    from azstoragetorch._core import _shared_transport
 
     everything = [key for rank in range(spec["world_size"]) for key in _keys(spec, rank)]
     wanted = {key: torch.zeros(spec["tensor_bytes"] // 4) for key in everything[::10]}
-    counter = _Counter(_transport.shared_transport())
+    counter = _Counter(_shared_transport.shared_transport())
     # A stand-in with send() is all ProcessLocalTransport calls on it.
-    _transport.shared_transport = lambda: counter  # type: ignore[assignment,return-value]
+    _shared_transport.shared_transport = lambda: counter  # type: ignore[assignment,return-value]
     started = time.perf_counter()
     load(wanted, storage_reader=_storage(spec, saving=False))
     seconds = time.perf_counter() - started

@@ -35,7 +35,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def _ours(url: str, credential: object, size: int) -> Callable[[], None]:
-    from azstoragetorch._core._client import BlobClient
+    from azstoragetorch._core._blob_client import BlobClient
     from azstoragetorch._core._url import BlobURL
 
     client = BlobClient.create(BlobURL.parse(url), credential)  # type: ignore[arg-type]

@@ -117,7 +117,7 @@ def test_a_request_without_a_proxy_configured_does_not_import_requests(tmp_path)
     code = (
         "import sys, http.server, threading\n"
         "from azure.core.pipeline.transport import HttpRequest\n"
-        "from azstoragetorch._core._http import HttpClientTransport\n"
+        "from azstoragetorch._core._http_transport import HttpClientTransport\n"
         "server = http.server.HTTPServer(('127.0.0.1', 0), http.server.SimpleHTTPRequestHandler)\n"
         "threading.Thread(target=server.serve_forever, daemon=True).start()\n"
         "url = f'http://127.0.0.1:{server.server_address[1]}/'\n"

@@ -99,7 +99,7 @@ def test_importing_core_does_not_import_azure_identity():
     import subprocess
 
     code = (
-        "import sys, azstoragetorch._core._client, azstoragetorch.exceptions;"
+        "import sys, azstoragetorch._core._blob_client, azstoragetorch.exceptions;"
         "print('azure.identity' in sys.modules, 'torch' in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -20,9 +20,9 @@ from azure.core.exceptions import (
 )
 from azure.core.pipeline.transport import HttpRequest
 
-from azstoragetorch._core import _transport
+from azstoragetorch._core import _shared_transport
 from azstoragetorch._core._body import BodyReader
-from azstoragetorch._core._http import HttpClientResponse, HttpClientTransport, _split
+from azstoragetorch._core._http_transport import HttpClientResponse, HttpClientTransport, _split
 
 BODY = bytes(range(256)) * 64  # 16 KiB
 
@@ -447,13 +447,13 @@ def test_the_environment_is_read_once_per_host(server, monkeypatch):
 # child here only sends one request and exits.
 @pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
 def test_a_forked_child_opens_its_own_connections(server):
-    parent = _transport.shared_transport()
+    parent = _shared_transport.shared_transport()
     assert get(parent, f"{server.url}/blob").body() == BODY
     read, write = os.pipe()
     pid = os.fork()
     if pid == 0:  # pragma: no cover - the child reports through the pipe
         try:
-            child = _transport.shared_transport()
+            child = _shared_transport.shared_transport()
             ok = child is not parent and get(child, f"{server.url}/blob").body() == BODY
             os.write(write, b"1" if ok else b"0")
         finally:

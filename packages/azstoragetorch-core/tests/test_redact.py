@@ -36,7 +36,7 @@ def test_exception_chains_are_cleaned_in_place():
 def urllib3_records():
     import logging
 
-    import azstoragetorch._core._transport  # noqa: F401  (installs the filter)
+    import azstoragetorch._core._shared_transport  # noqa: F401  (installs the filter)
 
     records = []
 

@@ -6,7 +6,7 @@ import pytest
 from azure.core.pipeline import PipelineContext, PipelineRequest, PipelineResponse
 from azure.core.pipeline.transport import HttpRequest
 
-from azstoragetorch._core._client import _RequestIdCheckPolicy
+from azstoragetorch._core._blob_client import _RequestIdCheckPolicy
 from azstoragetorch.exceptions import ClientRequestIdMismatchError
 
 

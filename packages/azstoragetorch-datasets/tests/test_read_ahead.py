@@ -7,10 +7,10 @@ from azure.core.credentials import AzureNamedKeyCredential
 
 from azstoragetorch._core._url import BlobURL
 from azstoragetorch.datasets import Blob
-from azstoragetorch.datasets._clients import Clients
-from azstoragetorch.datasets._pool import READ_AHEAD, ReadAhead, read_ahead
+from azstoragetorch.datasets._dataset_clients import ClientFactory
+from azstoragetorch.datasets._read_ahead import READ_AHEAD, ReadAhead, read_ahead
 
-CLIENTS = Clients(AzureNamedKeyCredential("devstoreaccount1", "a2V5"))
+CLIENTS = ClientFactory(AzureNamedKeyCredential("devstoreaccount1", "a2V5"))
 
 
 class Reader:

@@ -95,15 +95,15 @@ class _Transport:
 @contextlib.contextmanager
 def transport(fail_after: int | None = None) -> Iterator[_Transport]:
     """Route this process's requests through a ``_Transport`` for the block's duration."""
-    from azstoragetorch._core import _transport
+    from azstoragetorch._core import _shared_transport
 
-    original = _transport.shared_transport
+    original = _shared_transport.shared_transport
     wrapper = _Transport(original(), fail_after)
-    _transport.shared_transport = lambda: wrapper  # type: ignore[assignment,return-value]
+    _shared_transport.shared_transport = lambda: wrapper  # type: ignore[assignment,return-value]
     try:
         yield wrapper
     finally:
-        _transport.shared_transport = original
+        _shared_transport.shared_transport = original
 
 
 def failures(error: BaseException) -> dict[str, str]:

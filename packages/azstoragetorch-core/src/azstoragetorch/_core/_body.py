@@ -8,7 +8,7 @@ from typing import Any
 from azure.core.exceptions import ServiceResponseError
 from azure.core.pipeline.transport import HttpResponse
 
-from azstoragetorch._core._http import HttpClientResponse
+from azstoragetorch._core._http_transport import HttpClientResponse
 
 __all__ = ["BODY_ERRORS", "BodyReader", "TruncatedBodyError"]
 

@@ -23,7 +23,7 @@ from azure.core.exceptions import AzureError
 from azure.core.pipeline import Pipeline
 from azure.core.pipeline.transport import HttpRequest, HttpResponse
 
-from azstoragetorch._core._client import ClientOptions
+from azstoragetorch._core._blob_client import ClientOptions
 from azstoragetorch._core._errors import raise_for_response, raise_transport_error
 from azstoragetorch._core._url import BlobURL
 

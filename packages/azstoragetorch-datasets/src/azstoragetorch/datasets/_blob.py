@@ -10,14 +10,14 @@ from typing import Any, TypedDict
 from azure.core.pipeline import Pipeline
 from azure.core.pipeline.transport import HttpResponse
 
-from azstoragetorch._core._client import (
+from azstoragetorch._core._blob_client import (
     BlobClient,
     BlobProperties,
     ClientOptions,
     properties_from_headers,
 )
 from azstoragetorch._core._url import BlobURL
-from azstoragetorch.datasets._clients import Clients
+from azstoragetorch.datasets._dataset_clients import ClientFactory
 from azstoragetorch.io import BlobIO
 
 __all__ = ["Blob", "BlobSample", "to_sample"]
@@ -52,7 +52,7 @@ class Blob:
     __slots__ = ("_clients", "_opening", "_properties", "_reader_called", "_url")
 
     def __init__(
-        self, url: BlobURL, clients: Clients, properties: BlobProperties | None = None
+        self, url: BlobURL, clients: ClientFactory, properties: BlobProperties | None = None
     ) -> None:
         self._url = url
         self._clients = clients

@@ -10,8 +10,8 @@ import torch.utils.data
 
 from azstoragetorch._core._credentials import Credential
 from azstoragetorch.datasets._blob import Blob, BlobSample, to_sample
-from azstoragetorch.datasets._clients import clients_for
-from azstoragetorch.datasets._pool import ReadAhead, read_ahead
+from azstoragetorch.datasets._dataset_clients import clients_for
+from azstoragetorch.datasets._read_ahead import ReadAhead, read_ahead
 from azstoragetorch.datasets._sources import (
     BlobURLs,
     ListedBlobs,

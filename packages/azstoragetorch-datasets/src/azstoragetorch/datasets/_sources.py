@@ -12,11 +12,11 @@ import itertools
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Generic, TypeVar, overload
 
-from azstoragetorch._core._client import BlobProperties
+from azstoragetorch._core._blob_client import BlobProperties
 from azstoragetorch._core._listing import ListedBlob, iter_pages
 from azstoragetorch._core._url import BlobURL
 from azstoragetorch.datasets._blob import Blob
-from azstoragetorch.datasets._clients import Clients
+from azstoragetorch.datasets._dataset_clients import ClientFactory
 
 __all__ = [
     "BlobURLs",
@@ -29,7 +29,7 @@ __all__ = [
 ]
 
 
-def parse_container_url(container_url: object, clients: Clients) -> BlobURL:
+def parse_container_url(container_url: object, clients: ClientFactory) -> BlobURL:
     """Check a container URL and the credential for it; raises before any request."""
     if not isinstance(container_url, str):
         raise TypeError(f"container_url must be a str, not {type(container_url).__name__}.")
@@ -45,7 +45,7 @@ def parse_container_url(container_url: object, clients: Clients) -> BlobURL:
     return url
 
 
-def parse_blob_urls(blob_urls: object, clients: Clients) -> list[str]:
+def parse_blob_urls(blob_urls: object, clients: ClientFactory) -> list[str]:
     """Check every blob URL and the credential for each endpoint; returns them as a list.
 
     :raises TypeError: if ``blob_urls`` is not a str or an iterable of str, naming
@@ -107,7 +107,7 @@ class _BlobSequence(Sequence[Blob], Generic[_Item]):
     of items stay cheap.
     """
 
-    def __init__(self, items: list[_Item], clients: Clients) -> None:
+    def __init__(self, items: list[_Item], clients: ClientFactory) -> None:
         self._items = items
         self._clients = clients
 
@@ -137,12 +137,14 @@ class _BlobSequence(Sequence[Blob], Generic[_Item]):
 class ListedBlobs(_BlobSequence[Entry]):
     """The blobs of a finished listing, in listing order."""
 
-    def __init__(self, container: BlobURL, entries: list[Entry], clients: Clients) -> None:
+    def __init__(self, container: BlobURL, entries: list[Entry], clients: ClientFactory) -> None:
         super().__init__(entries, clients)
         self.container = container
 
     @classmethod
-    def from_listing(cls, container: BlobURL, prefix: str | None, clients: Clients) -> ListedBlobs:
+    def from_listing(
+        cls, container: BlobURL, prefix: str | None, clients: ClientFactory
+    ) -> ListedBlobs:
         """List the whole container now, page by page."""
         pages = iter_pages(
             container, clients.pipeline(container), prefix=prefix, options=clients.options
@@ -161,7 +163,7 @@ class ListedBlobs(_BlobSequence[Entry]):
         return f"<{len(self)} blobs listed from {self.container.container_url}>"
 
 
-def _listed_blob(container: BlobURL, clients: Clients, entry: Entry | ListedBlob) -> Blob:
+def _listed_blob(container: BlobURL, clients: ClientFactory, entry: Entry | ListedBlob) -> Blob:
     name, size, etag, last_modified, content_type = entry
     return Blob(
         container.blob(name), clients, BlobProperties(size, etag, last_modified, content_type)
@@ -181,7 +183,7 @@ class BlobURLs(_BlobSequence[str]):
 class ContainerListing(Iterable[Blob]):
     """The blobs of a container, listed page by page each time it is iterated."""
 
-    def __init__(self, container: BlobURL, prefix: str | None, clients: Clients) -> None:
+    def __init__(self, container: BlobURL, prefix: str | None, clients: ClientFactory) -> None:
         self.container = container
         self.prefix = prefix
         self._clients = clients

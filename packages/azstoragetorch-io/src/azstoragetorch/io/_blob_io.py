@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Any, BinaryIO, Literal
 
 from typing_extensions import Buffer
 
-from azstoragetorch._core._client import BlobClient, ClientOptions
-from azstoragetorch._core._clients import reject_unknown
+from azstoragetorch._core._blob_client import BlobClient, ClientOptions
+from azstoragetorch._core._client_factory import reject_unknown
 from azstoragetorch._core._credentials import Credential
 from azstoragetorch._core._url import BlobURL
 from azstoragetorch.exceptions import FatalBlobIOWriteError

@@ -16,8 +16,8 @@ import mmap
 import sys
 from collections.abc import Callable
 
+from azstoragetorch._core._blob_client import BlobClient, properties_from_headers
 from azstoragetorch._core._body import BODY_ERRORS, BodyReader
-from azstoragetorch._core._client import BlobClient, properties_from_headers
 from azstoragetorch.exceptions import BlobServiceError
 
 __all__ = ["BlobReader", "ReadOptions"]

@@ -15,7 +15,7 @@ import concurrent.futures
 import threading
 import uuid
 
-from azstoragetorch._core._client import BlobClient, content_md5
+from azstoragetorch._core._blob_client import BlobClient, content_md5
 from azstoragetorch.exceptions import FatalBlobIOWriteError
 
 __all__ = ["BlobWriter", "WriteOptions"]

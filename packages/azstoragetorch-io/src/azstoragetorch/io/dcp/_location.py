@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import os
 
-from azstoragetorch._core._client import BlobClient, ClientOptions
-from azstoragetorch._core._clients import Clients
+from azstoragetorch._core._blob_client import BlobClient, ClientOptions
+from azstoragetorch._core._client_factory import ClientFactory
 from azstoragetorch._core._credentials import Credential
 from azstoragetorch._core._url import BlobURL
 
@@ -28,7 +28,7 @@ class Location:
                 f"A checkpoint location cannot select a snapshot or version ({parsed!r}): "
                 "remove 'snapshot'/'versionid' from the URL."
             )
-        self._clients = Clients(credential, options)
+        self._clients = ClientFactory(credential, options)
         self._clients.check(parsed)
         self._url = parsed
         self.prefix = (parsed.blob_name or "").strip("/")

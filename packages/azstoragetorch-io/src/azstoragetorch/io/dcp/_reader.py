@@ -17,8 +17,8 @@ from torch.distributed.checkpoint.planner import LoadItemType, LoadPlan, LoadPla
 from torch.distributed.checkpoint.storage import StorageReader
 from torch.futures import Future
 
-from azstoragetorch._core._client import ClientOptions
-from azstoragetorch._core._clients import reject_unknown
+from azstoragetorch._core._blob_client import ClientOptions
+from azstoragetorch._core._client_factory import reject_unknown
 from azstoragetorch._core._credentials import Credential
 from azstoragetorch.exceptions import CheckpointMetadataError
 from azstoragetorch.io._reader import BlobReader

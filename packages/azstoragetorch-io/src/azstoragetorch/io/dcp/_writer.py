@@ -18,8 +18,8 @@ from torch.distributed.checkpoint.planner import SavePlan, SavePlanner, WriteIte
 from torch.distributed.checkpoint.storage import StorageWriter, WriteResult
 from torch.futures import Future
 
-from azstoragetorch._core._client import BlobClient, ClientOptions
-from azstoragetorch._core._clients import reject_unknown
+from azstoragetorch._core._blob_client import BlobClient, ClientOptions
+from azstoragetorch._core._client_factory import reject_unknown
 from azstoragetorch._core._credentials import Credential
 from azstoragetorch.exceptions import (
     BlobNotFoundError,

@@ -17,7 +17,7 @@ from typing import Any
 
 from azure.core.pipeline.transport import HttpRequest, HttpResponse, HttpTransport
 
-from azstoragetorch._core._http import HttpClientTransport
+from azstoragetorch._core._http_transport import HttpClientTransport
 from azstoragetorch._core._process_local import ProcessLocal
 from azstoragetorch._core._redact import install_log_redaction
 

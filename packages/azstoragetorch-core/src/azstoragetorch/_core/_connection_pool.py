@@ -1,6 +1,6 @@
 """Keep-alive connections to one host, and how TLS and proxies are decided for it.
 
-A pool belongs to one process's transport (see ``_transport``): a forked child
+A pool belongs to one process's transport (see ``_shared_transport``): a forked child
 builds its own and never touches its parent's sockets.
 """
 

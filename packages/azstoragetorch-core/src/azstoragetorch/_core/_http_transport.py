@@ -37,7 +37,7 @@ from azure.core.exceptions import (
 from azure.core.pipeline.transport import HttpRequest, HttpResponse, HttpTransport
 from azure.core.utils import CaseInsensitiveDict
 
-from azstoragetorch._core._pool import (
+from azstoragetorch._core._connection_pool import (
     POOL_SIZE,
     ConnectionPool,
     ca_bundle,
@@ -80,7 +80,7 @@ _THROUGH_PROXY = _ThroughProxy()
 class HttpClientTransport(HttpTransport[HttpRequest, HttpResponse]):
     """Sends requests over pooled ``http.client`` connections, one pool per host.
 
-    Thread-safe. Not fork-safe by itself: use one per process (``_transport`` does).
+    Thread-safe. Not fork-safe by itself: use one per process (``_shared_transport`` does).
     Accepts the ``stream``, ``connection_timeout`` and ``read_timeout`` options of
     azure-core transports; a request with any other option (``proxies``,
     ``connection_verify``, ``connection_cert``...) or with multipart ``files`` goes

@@ -15,11 +15,11 @@ from typing import Any
 
 from azure.core.pipeline import Pipeline
 
-from azstoragetorch._core._client import BlobClient, ClientOptions, build_pipeline
+from azstoragetorch._core._blob_client import BlobClient, ClientOptions, build_pipeline
 from azstoragetorch._core._credentials import Credential, check_credential
 from azstoragetorch._core._url import BlobURL
 
-__all__ = ["DEFAULT_OPTIONS", "Clients", "reject_unknown"]
+__all__ = ["DEFAULT_OPTIONS", "ClientFactory", "reject_unknown"]
 
 # What decides a pipeline: the endpoint, and whether the URL carries its own SAS
 # (then no credential policy is added).
@@ -27,7 +27,7 @@ _Key = tuple[str, bool]
 DEFAULT_OPTIONS = ClientOptions()
 
 
-class Clients:
+class ClientFactory:
     """Hands out blob clients on pipelines built lazily, once per process.
 
     Thread-safe without a lock: two threads that race to build the same pipeline
@@ -68,7 +68,7 @@ class Clients:
         self.__init__(state["credential"], state["options"])  # type: ignore[misc]
 
     def __repr__(self) -> str:
-        return f"Clients(credential={type(self.credential).__name__})"
+        return f"ClientFactory(credential={type(self.credential).__name__})"
 
 
 def reject_unknown(internal: dict[str, Any], what: str) -> None:

@@ -34,7 +34,7 @@ from azure.core.pipeline.transport import HttpRequest, HttpResponse
 from azstoragetorch._core._body import BODY_ERRORS, BodyReader
 from azstoragetorch._core._credentials import Credential, auth_policy
 from azstoragetorch._core._errors import raise_for_response, raise_transport_error
-from azstoragetorch._core._transport import ProcessLocalTransport
+from azstoragetorch._core._shared_transport import ProcessLocalTransport
 from azstoragetorch._core._url import BlobURL
 from azstoragetorch._core._version import __version__
 from azstoragetorch.exceptions import ClientRequestIdMismatchError
