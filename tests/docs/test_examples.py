@@ -36,12 +36,18 @@ import azstoragetorch.datasets
 import azstoragetorch.exceptions
 import azstoragetorch.io
 import azstoragetorch.io.dcp as dcp
+import azstoragetorch.options
 
 pytestmark = [pytest.mark.azurite, pytest.mark.slow]
 
 REPO = Path(__file__).resolve().parents[2]
 RUNNER = Path(__file__).with_name("_run_examples.py")
-PUBLIC_MODULES = (azstoragetorch.io, azstoragetorch.datasets, azstoragetorch.exceptions)
+PUBLIC_MODULES = (
+    azstoragetorch.io,
+    azstoragetorch.datasets,
+    azstoragetorch.exceptions,
+    azstoragetorch.options,
+)
 
 # Blobs every page's container holds: the names the examples read.
 SEEDED = (
@@ -57,6 +63,7 @@ USES_DEFAULT_CREDENTIAL = {
     "docs/getting-started.rst",
     "docs/checkpointing.rst",
     "docs/distributed-checkpoints.rst",
+    "docs/tuning.rst",
 }
 # A prefix of the message: PYTHONWARNINGS cannot hold its comma.
 _SINGLE_PROCESS_DCP = "torch.distributed is disabled"

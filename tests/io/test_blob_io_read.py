@@ -12,11 +12,11 @@ from hypothesis import strategies as st
 
 from azstoragetorch.exceptions import BlobModifiedError, BlobNotFoundError
 from azstoragetorch.io import BlobIO
-from azstoragetorch.io._reader import ReadOptions
+from azstoragetorch.options import ClientOptions
 
 # Tiny windows and parts so that short test data crosses every path: window hits,
 # refills, anchoring at the end, and parallel direct fetches.
-TINY = ReadOptions(read_ahead=64, max_read_ahead=256, part_size=96, min_part=32)
+TINY = ClientOptions(read_ahead=64, part_size=96)
 
 LINES = b"".join(b"line %d\n" % i * (i % 5) for i in range(400)) + b"no newline at the end"
 
@@ -79,7 +79,7 @@ def lines_blob(azurite):
 @given(sequence=operations)
 def test_any_sequence_of_reads_and_seeks_matches_bytesio(lines_blob, key, sequence):
     reference = io.BytesIO(LINES)
-    with BlobIO(lines_blob, "rb", credential=key, read_options=TINY) as f:
+    with BlobIO(lines_blob, "rb", credential=key, options=TINY) as f:
         for operation, argument in sequence:
             assert apply(f, operation, argument) == apply(reference, operation, argument), (
                 operation,
@@ -89,7 +89,7 @@ def test_any_sequence_of_reads_and_seeks_matches_bytesio(lines_blob, key, sequen
 
 
 def test_iteration_and_readlines_split_on_newlines(lines_blob, key):
-    with BlobIO(lines_blob, "rb", credential=key, read_options=TINY) as f:
+    with BlobIO(lines_blob, "rb", credential=key, options=TINY) as f:
         assert f.readlines() == io.BytesIO(LINES).readlines()
 
 
@@ -104,10 +104,8 @@ def test_read_with_default_sizes_returns_the_whole_blob(upload, key):
 def test_large_readinto_fetches_in_parallel_into_the_callers_buffer(upload, key, recorder):
     data = random_bytes(40 * 1024 * 1024)
     url = upload("big", data)
-    options = ReadOptions(
-        read_ahead=1024 * 1024, part_size=8 * 1024 * 1024, min_part=4 * 1024 * 1024
-    )
-    with BlobIO(url, "rb", credential=key, read_options=options) as f:
+    options = ClientOptions(read_ahead=1024 * 1024, part_size=8 * 1024 * 1024)
+    with BlobIO(url, "rb", credential=key, options=options) as f:
         buffer = bytearray(len(data))
         assert f.readinto(memoryview(buffer)) == len(data)
     assert buffer == data
@@ -126,16 +124,16 @@ def test_each_part_of_a_large_read_maps_its_destination_first(upload, key, monke
     monkeypatch.setattr(
         _reader, "prefault", lambda view: advised.append((view.obj, len(view), bytes(view[:1])))
     )
-    options = ReadOptions(read_ahead=4096, max_read_ahead=4096, part_size=8192, min_part=8192)
-    with BlobIO(url, "rb", credential=key, read_options=options) as f:
+    options = ClientOptions(read_ahead=4096, part_size=8192)
+    with BlobIO(url, "rb", credential=key, options=options) as f:
         f.seek(4096)  # past the window fetched at open: every byte comes from parts
         buffer = bytearray(60 * 1024)
         assert f.readinto(buffer) == len(buffer)
     assert buffer == data[4096:]
-    # 60 KiB in 7 parts (none under min_part), each advised once, before its bytes
+    # 60 KiB in 8 parts (of at most part_size), each advised once, before its bytes
     # arrived.
     parts = [entry for entry in advised if entry[0] is buffer]
-    assert len(parts) == 7
+    assert len(parts) == 8
     assert sum(length for _, length, _ in parts) == len(buffer)
     assert all(first == b"\x00" for _, _, first in parts)
 
@@ -166,7 +164,7 @@ def test_a_missing_container_raises_file_not_found(azurite, key):
 def test_a_blob_replaced_mid_read_raises_instead_of_mixing_versions(upload, key):
     first = random_bytes(1024, seed=1)
     url = upload("changing", first)
-    with BlobIO(url, "rb", credential=key, read_options=TINY) as f:
+    with BlobIO(url, "rb", credential=key, options=TINY) as f:
         assert f.read(10) == first[:10]
         upload("changing", random_bytes(1024, seed=2))
         with pytest.raises(BlobModifiedError, match="modified while it was being read"):
@@ -272,8 +270,8 @@ def test_one_large_read_holds_the_data_about_once(container, azurite):
 def test_sequential_reads_fetch_the_next_window_before_it_is_needed(upload, key, recorder):
     data = random_bytes(64 * 1024)
     url = upload("sequential", data)
-    options = ReadOptions(read_ahead=4096, max_read_ahead=4096, part_size=4096, min_part=4096)
-    with BlobIO(url, "rb", credential=key, read_options=options) as f:
+    options = ClientOptions(read_ahead=4096, part_size=4096)
+    with BlobIO(url, "rb", credential=key, options=options) as f:
         assert f.read(2048) == data[:2048]  # served by the window fetched at open
         assert f.read(2048) == data[2048:4096]
         assert f.read(2048) == data[4096:6144]  # a sequential refill...
@@ -298,8 +296,8 @@ def test_sequential_windows_are_received_into_the_buffer_of_a_window_before(
     monkeypatch.setattr(_reader, "prefault", advised.append)
     data = random_bytes(64 * 1024, seed=5)
     url = upload("recycled", data)
-    options = ReadOptions(read_ahead=4096, max_read_ahead=4096, part_size=4096, min_part=4096)
-    with BlobIO(url, "rb", credential=key, read_options=options) as f:
+    options = ClientOptions(read_ahead=4096, part_size=4096)
+    with BlobIO(url, "rb", credential=key, options=options) as f:
         reader = f._reader
         buffers = {}  # window start -> the buffer holding that window
         for start in range(0, len(data), 1024):
@@ -316,8 +314,8 @@ def test_sequential_windows_are_received_into_the_buffer_of_a_window_before(
 def test_a_jump_away_from_a_prefetched_window_reads_the_right_bytes(upload, key):
     data = random_bytes(64 * 1024, seed=3)
     url = upload("jumping", data)
-    options = ReadOptions(read_ahead=4096, max_read_ahead=4096, part_size=4096, min_part=4096)
-    with BlobIO(url, "rb", credential=key, read_options=options) as f:
+    options = ClientOptions(read_ahead=4096, part_size=4096)
+    with BlobIO(url, "rb", credential=key, options=options) as f:
         f.read(2048)
         f.read(2048)
         f.read(2048)  # prefetches 8192..12287
@@ -349,10 +347,8 @@ def test_a_body_broken_mid_transfer_is_resumed_from_where_it_stopped(
         raise error
 
     # A 64 KiB first window; the rest is one direct ranged GET (65536-1048575).
-    options = ReadOptions(
-        read_ahead=65536, max_read_ahead=65536, part_size=8 << 20, min_part=8 << 20
-    )
-    with BlobIO(url, "rb", credential=key, read_options=options) as f:
+    options = ClientOptions(read_ahead=65536, part_size=8 << 20)
+    with BlobIO(url, "rb", credential=key, options=options) as f:
         monkeypatch.setattr(_body.BodyReader, "readinto", break_once)
         f.seek(100)
         assert f.read() == data[100:]

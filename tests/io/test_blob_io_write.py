@@ -12,10 +12,10 @@ from azure.storage.blob import BlobSasPermissions, generate_blob_sas
 
 from azstoragetorch.exceptions import BlobServiceError, FatalBlobIOWriteError
 from azstoragetorch.io import BlobIO
-from azstoragetorch.io._writer import WriteOptions
+from azstoragetorch.options import ClientOptions
 
 MIB = 1024 * 1024
-SMALL_BLOCKS = WriteOptions(block_size=1 * MIB, max_buffer=3 * MIB, max_concurrency=2)
+SMALL_BLOCKS = ClientOptions(block_size=1 * MIB, max_concurrency=2)
 
 
 def blob_name(container, url):
@@ -39,7 +39,7 @@ def test_data_that_fits_one_block_is_one_put_blob_with_a_checksum(
 
 def test_larger_data_is_staged_in_blocks_and_committed_at_close(container, blob_url, key, recorder):
     data = random_bytes(5 * MIB + 123)
-    with BlobIO(blob_url, "wb", credential=key, write_options=SMALL_BLOCKS) as f:
+    with BlobIO(blob_url, "wb", credential=key, options=SMALL_BLOCKS) as f:
         for start in range(0, len(data), 700_000):
             f.write(data[start : start + 700_000])
         # Nothing is visible before the commit.
@@ -53,7 +53,7 @@ def test_larger_data_is_staged_in_blocks_and_committed_at_close(container, blob_
 
 def test_memory_held_by_uploads_stays_within_the_bound(blob_url, key, recorder):
     data = random_bytes(12 * MIB)
-    with BlobIO(blob_url, "wb", credential=key, write_options=SMALL_BLOCKS) as f:
+    with BlobIO(blob_url, "wb", credential=key, options=SMALL_BLOCKS) as f:
         f.write(data)  # one large write: the writer must wait, not buffer it all
     assert recorder.max_in_flight_bytes <= SMALL_BLOCKS.max_buffer
 
@@ -90,7 +90,7 @@ def test_an_exception_in_the_with_block_commits_nothing_and_keeps_the_old_blob(
     with BlobIO(blob_url, "wb", credential=key) as f:
         f.write(b"the good checkpoint")
     with pytest.raises(RuntimeError, match="training crashed"):
-        with BlobIO(blob_url, "wb", credential=key, write_options=SMALL_BLOCKS) as f:
+        with BlobIO(blob_url, "wb", credential=key, options=SMALL_BLOCKS) as f:
             f.write(random_bytes(3 * MIB))
             raise RuntimeError("training crashed")
     assert download(container, "dir/a b#c+d.pt") == b"the good checkpoint"
@@ -158,7 +158,7 @@ def read_only_sas_url(container, azurite, name):
 def test_a_failed_upload_is_fatal_and_every_later_call_raises_it(container, azurite):
     container.client.upload_blob("guarded", b"original")
     url, sas = read_only_sas_url(container, azurite, "guarded")
-    f = BlobIO(url, "wb", credential=AzureSasCredential(sas), write_options=SMALL_BLOCKS)
+    f = BlobIO(url, "wb", credential=AzureSasCredential(sas), options=SMALL_BLOCKS)
     # The refused block upload runs in the background: the error surfaces at the
     # first call after it fails, which may be the write itself or the flush.
     with pytest.raises(FatalBlobIOWriteError) as caught:

@@ -24,7 +24,11 @@ import versions  # noqa: E402
 VERSION = versions.find_versions()[0][1]
 
 OWNED = {
-    "azstoragetorch_core": ("azstoragetorch/exceptions/", "azstoragetorch/_core/"),
+    "azstoragetorch_core": (
+        "azstoragetorch/exceptions/",
+        "azstoragetorch/options/",
+        "azstoragetorch/_core/",
+    ),
     "azstoragetorch_io": ("azstoragetorch/io/",),
     "azstoragetorch_datasets": ("azstoragetorch/datasets/",),
     "azstoragetorch": (),

@@ -6,16 +6,16 @@ import hashlib
 
 from _fault_proxy import Reset, Respond, Stall
 
-from azstoragetorch._core._blob_client import ClientOptions
+from azstoragetorch.options import ClientOptions
 
 # Retries that give up in about a second, and a read timeout the proxy's stalls
 # outlast; faults then resolve in well under the test's time bound.
 FAST = ClientOptions(
-    retry_total=3,
-    retry_backoff_factor=0.01,
+    max_retries=3,
+    retry_backoff=0.01,
     retry_backoff_max=0.05,
     read_timeout=0.5,
-    connection_timeout=2.0,
+    connect_timeout=2.0,
 )
 # Longer than FAST.read_timeout, so a stalled response always times out.
 STALL_S = 5.0

@@ -44,7 +44,7 @@ def container_url(container, proxy):  # type: ignore[no-untyped-def]
 
 def samples(dataset_cls, container_url, key):  # type: ignore[no-untyped-def]
     dataset = dataset_cls.from_container_url(
-        container_url, credential=key, transform=name_and_hash, client_options=FAST
+        container_url, credential=key, transform=name_and_hash, options=FAST
     )
     # Batches of 8 make the map-style dataset read each batch in parallel.
     return [

@@ -15,8 +15,7 @@ from torch.utils.data import DataLoader
 
 from azstoragetorch.datasets import BlobDataset, IterableBlobDataset
 from azstoragetorch.io import BlobIO
-from azstoragetorch.io._reader import ReadOptions
-from azstoragetorch.io._writer import WriteOptions
+from azstoragetorch.options import ClientOptions
 
 MIB = 1024 * 1024
 THREADS = 16
@@ -74,11 +73,11 @@ def _at_once(count: int, work):  # type: ignore[no-untyped-def]
 @pytest.mark.timeout(120)
 def test_sixteen_threads_writing_sixteen_blobs_at_once_commit_each_exactly(container, key):
     payloads = [random_bytes(3 * MIB + index, seed=100 + index) for index in range(THREADS)]
-    blocks = WriteOptions(block_size=1 * MIB, max_buffer=2 * MIB, max_concurrency=2)
+    blocks = ClientOptions(block_size=1 * MIB, max_concurrency=2)
 
     def write(index: int) -> None:
         url = f"{container.url}/parallel/{index:02d}.bin"
-        with BlobIO(url, "wb", credential=key, write_options=blocks) as f:
+        with BlobIO(url, "wb", credential=key, options=blocks) as f:
             for offset in range(0, len(payloads[index]), 100_000):
                 f.write(payloads[index][offset : offset + 100_000])
 
@@ -92,10 +91,10 @@ def test_sixteen_threads_writing_sixteen_blobs_at_once_commit_each_exactly(conta
 def test_sixteen_threads_reading_one_blob_at_once_each_get_every_byte(container, key):
     data = random_bytes(4 * MIB, seed=200)
     container.client.upload_blob("shared.bin", data)
-    small = ReadOptions(read_ahead=256 * 1024, max_read_ahead=MIB, part_size=MIB, min_part=MIB)
+    small = ClientOptions(read_ahead=256 * 1024, part_size=MIB)
 
     def read(index: int) -> str:
-        with BlobIO(f"{container.url}/shared.bin", "rb", credential=key, read_options=small) as f:
+        with BlobIO(f"{container.url}/shared.bin", "rb", credential=key, options=small) as f:
             if index % 2:
                 return sha(f.read())
             chunks = iter(lambda: f.read(100_000 + index), b"")

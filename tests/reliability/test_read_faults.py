@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import time
 
@@ -14,16 +15,13 @@ from azure.storage.blob import BlobClient as SDKBlobClient
 
 from azstoragetorch.exceptions import BlobModifiedError, BlobServiceError
 from azstoragetorch.io import BlobIO
-from azstoragetorch.io._reader import ReadOptions
 
 pytestmark = [pytest.mark.usefixtures("no_leaks"), pytest.mark.timeout(60)]
 
 KIB = 1024
 # Small windows and parts: a 256 KiB blob takes an opening GET, background
 # prefetches and parallel ranged GETs, so a fault on "the third GET" lands mid-read.
-SMALL = ReadOptions(
-    read_ahead=16 * KIB, max_read_ahead=32 * KIB, part_size=48 * KIB, min_part=16 * KIB
-)
+SMALL = dataclasses.replace(FAST, read_ahead=16 * KIB, part_size=48 * KIB)
 DATA = random_bytes(256 * KIB, seed=61) + b"".join(b"line %d\n" % i for i in range(2000))
 
 # Faults a reader must ride out. Each hits the first GET (the one that opens the
@@ -66,9 +64,7 @@ def test_reads_through_transient_faults_return_exactly_the_blobs_bytes(
 ):
     proxy.inject(fault, method="GET", path="faulty #1.bin", nth=(1, 3))
     started = time.monotonic()
-    with BlobIO(
-        proxy.url(azurite_url), "rb", credential=key, client_options=FAST, read_options=SMALL
-    ) as f:
+    with BlobIO(proxy.url(azurite_url), "rb", credential=key, options=SMALL) as f:
         assert sha(operation(f)) == sha(DATA)
     assert proxy.faults_fired == 2
     if isinstance(fault, Respond) and fault.retry_after:
@@ -92,8 +88,7 @@ def test_torch_load_through_transient_faults_returns_the_saved_tensors(
         proxy.url(f"{container.url}/model.pt"),
         "rb",
         credential=key,
-        client_options=FAST,
-        read_options=SMALL,
+        options=SMALL,
     ) as f:
         loaded = torch.load(f, weights_only=True)
     assert loaded.keys() == tensors.keys()
@@ -125,9 +120,7 @@ def test_a_blob_overwritten_mid_read_raises_blob_modified_error(
         path="faulty #1.bin",
         nth=nth,
     )
-    with BlobIO(
-        proxy.url(azurite_url), "rb", credential=key, client_options=FAST, read_options=SMALL
-    ) as f:
+    with BlobIO(proxy.url(azurite_url), "rb", credential=key, options=SMALL) as f:
         with pytest.raises(BlobModifiedError, match="was modified while it was being read"):
             operation(f)
     assert proxy.faults_fired == 1
@@ -146,7 +139,7 @@ def test_torch_load_of_a_checkpoint_overwritten_mid_read_raises_blob_modified_er
         nth=2,
     )
     url = proxy.url(f"{container.url}/model.pt")
-    with BlobIO(url, "rb", credential=key, client_options=FAST, read_options=SMALL) as f:
+    with BlobIO(url, "rb", credential=key, options=SMALL) as f:
         with pytest.raises(BlobModifiedError):
             torch.load(f, weights_only=True)
 
@@ -169,7 +162,7 @@ def test_persistent_read_faults_raise_a_service_error_naming_the_blob(
     )
     url = proxy.url(azurite_url)
     with pytest.raises(BlobServiceError) as caught:
-        with BlobIO(url, "rb", credential=key, client_options=FAST, read_options=SMALL) as f:
+        with BlobIO(url, "rb", credential=key, options=SMALL) as f:
             f.read()
     message = str(caught.value)
     assert "data/faulty%20%231.bin" in message

@@ -9,12 +9,14 @@ they travel in: raw, percent-encoded, and percent-encoded twice.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import logging
 import traceback
 import urllib.parse
 import warnings
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import azurite as azurite_rig
 import pytest
@@ -33,17 +35,25 @@ from torch.distributed.checkpoint.api import CheckpointException
 
 from azstoragetorch.datasets import BlobDataset, IterableBlobDataset
 from azstoragetorch.io import BlobIO
-from azstoragetorch.io._reader import ReadOptions
-from azstoragetorch.io._writer import WriteOptions
 from azstoragetorch.io.dcp import BlobStorageReader, BlobStorageWriter
+from azstoragetorch.options import ClientOptions
 
 pytestmark = pytest.mark.timeout(120)
 
 KIB = 1024
-SMALL_READS = ReadOptions(
-    read_ahead=16 * KIB, max_read_ahead=32 * KIB, part_size=48 * KIB, min_part=16 * KIB
-)
-SMALL_BLOCKS = WriteOptions(block_size=64 * KIB, max_buffer=128 * KIB, max_concurrency=2)
+SMALL_READS = ClientOptions(read_ahead=16 * KIB, part_size=48 * KIB)
+SMALL_BLOCKS = ClientOptions(block_size=64 * KIB, max_concurrency=2)
+# FAST's retry settings, to combine with the sizes above.
+FAST_RETRIES = {
+    name: getattr(FAST, name)
+    for name in (
+        "max_retries",
+        "retry_backoff",
+        "retry_backoff_max",
+        "read_timeout",
+        "connect_timeout",
+    )
+}
 DATA = bytes(range(256)) * 1000  # 256,000 bytes: several windows and blocks
 
 
@@ -120,12 +130,16 @@ def evidence() -> Iterator[Evidence]:
         root.setLevel(level)
 
 
-def exercise_blob_io(evidence: Evidence, url: str, **kwargs: object) -> None:
+def exercise_blob_io(
+    evidence: Evidence, url: str, retries: dict[str, Any] | None = None, **kwargs: object
+) -> None:
     """Write, read and torch-load one blob at ``url``, keeping the objects' reprs."""
-    with BlobIO(url, "wb", write_options=SMALL_BLOCKS, **kwargs) as f:  # type: ignore[arg-type]
+    blocks = dataclasses.replace(SMALL_BLOCKS, **(retries or {}))
+    reads = dataclasses.replace(SMALL_READS, **(retries or {}))
+    with BlobIO(url, "wb", options=blocks, **kwargs) as f:  # type: ignore[arg-type]
         f.write(DATA)
         evidence.objects(f)
-    with BlobIO(url, "rb", read_options=SMALL_READS, **kwargs) as f:  # type: ignore[arg-type]
+    with BlobIO(url, "rb", options=reads, **kwargs) as f:  # type: ignore[arg-type]
         assert f.read() == DATA
         evidence.objects(f, f._reader._client, f._reader._client.url)  # type: ignore[union-attr]
     evidence.objects(f)
@@ -215,7 +229,7 @@ def test_a_sas_never_shows_on_success_or_failure_paths(azurite, container, proxy
     )
 
     def write_read_only() -> None:
-        with BlobIO(f"{base}?{read_only}", "wb", write_options=SMALL_BLOCKS) as f:
+        with BlobIO(f"{base}?{read_only}", "wb", options=SMALL_BLOCKS) as f:
             f.write(DATA)
 
     evidence.expect_failure(write_read_only)
@@ -226,26 +240,26 @@ def test_a_sas_never_shows_on_success_or_failure_paths(azurite, container, proxy
     for fault in (Respond(503), Reset(), Truncate(after=100), Stall(STALL_S)):
         proxy.clear()
         proxy.inject(fault, method="GET", nth=tuple(range(2, 99)))
-        opened = BlobIO(faulty, "rb", client_options=FAST, read_options=SMALL_READS)
+        opened = BlobIO(faulty, "rb", options=dataclasses.replace(SMALL_READS, **FAST_RETRIES))
         evidence.expect_failure(lambda f=opened: f.read())  # type: ignore[misc]
         opened.close()
     proxy.clear()
     proxy.inject(Reset(), method="PUT")
-    evidence.expect_failure(lambda: exercise_blob_io(evidence, faulty, client_options=FAST))
+    evidence.expect_failure(lambda: exercise_blob_io(evidence, faulty, retries=FAST_RETRIES))
     proxy.clear()
     proxy.inject(
         Before(lambda: container.client.upload_blob("secret/data.bin", b"new", overwrite=True)),
         method="GET",
         nth=2,
     )
-    with BlobIO(faulty, "rb", read_options=SMALL_READS) as f:
+    with BlobIO(faulty, "rb", options=SMALL_READS) as f:
         evidence.expect_failure(f.read)
     proxy.clear()
     proxy.inject(Respond(500), method="GET", query="comp=list")
     evidence.expect_failure(
         lambda: list(
             IterableBlobDataset.from_container_url(
-                proxy.url(f"{container.url}?{sas}"), client_options=FAST
+                proxy.url(f"{container.url}?{sas}"), options=FAST
             )
         )
     )
@@ -267,9 +281,7 @@ def test_an_account_key_and_its_signatures_never_show(
     wrong = AzureNamedKeyCredential(azurite.account_name, "d3Jvbmcta2V5LXdyb25nLWtleQ==")
     evidence.expect_failure(lambda: BlobIO(url, "rb", credential=wrong))
     proxy.inject(Reset(), method="GET")
-    evidence.expect_failure(
-        lambda: BlobIO(proxy.url(url), "rb", credential=key, client_options=FAST)
-    )
+    evidence.expect_failure(lambda: BlobIO(proxy.url(url), "rb", credential=key, options=FAST))
     signatures = {
         r.headers["Authorization"].split(":", 1)[1]
         for r in recorder.requests

@@ -19,8 +19,7 @@ from _reliability import SOAK_ENV
 
 from azstoragetorch._core import _shared_transport
 from azstoragetorch.io import BlobIO
-from azstoragetorch.io._reader import ReadOptions
-from azstoragetorch.io._writer import WriteOptions
+from azstoragetorch.options import ClientOptions
 
 MIB = 1024 * 1024
 # A checkpoint of 4 MiB, in blocks and parts small enough that every cycle stages
@@ -28,8 +27,8 @@ MIB = 1024 * 1024
 SHAPE = (256, 512)
 LAYERS = 8
 CHECKPOINT_BYTES = LAYERS * SHAPE[0] * SHAPE[1] * 4
-WRITE = WriteOptions(block_size=1 * MIB, max_buffer=2 * MIB, max_concurrency=4)
-READ = ReadOptions(read_ahead=256 * 1024, max_read_ahead=MIB, part_size=MIB, min_part=MIB)
+WRITE = ClientOptions(block_size=1 * MIB, max_concurrency=4)
+READ = ClientOptions(read_ahead=256 * 1024, part_size=MIB)
 # The first cycles load code, fill the allocator's caches and open the pool's connections.
 WARM_UP_S = 15.0
 # RSS wobbles with the allocator; a leak of even a few bytes per cycle's 4 MiB
@@ -71,9 +70,9 @@ def test_save_load_cycles_do_not_grow_memory_threads_or_sockets(container, key):
 
     def cycle(index: int) -> None:
         saved = checkpoint(index)
-        with BlobIO(url, "wb", credential=key, write_options=WRITE) as f:
+        with BlobIO(url, "wb", credential=key, options=WRITE) as f:
             torch.save(saved, f)
-        with BlobIO(url, "rb", credential=key, read_options=READ) as f:
+        with BlobIO(url, "rb", credential=key, options=READ) as f:
             loaded = torch.load(f, weights_only=True)
         assert loaded.keys() == saved.keys()
         assert all(torch.equal(loaded[name], saved[name]) for name in saved), index

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 
 import pytest
@@ -12,12 +13,11 @@ from azure.core.exceptions import ResourceNotFoundError
 
 from azstoragetorch.exceptions import BlobServiceError, FatalBlobIOWriteError
 from azstoragetorch.io import BlobIO
-from azstoragetorch.io._writer import WriteOptions
 
 pytestmark = [pytest.mark.usefixtures("no_leaks"), pytest.mark.timeout(60)]
 
 KIB = 1024
-BLOCKS = WriteOptions(block_size=64 * KIB, max_buffer=128 * KIB, max_concurrency=2)
+BLOCKS = dataclasses.replace(FAST, block_size=64 * KIB, max_concurrency=2)
 NAME = "out/ckpt #1.pt"
 QUOTED = "out/ckpt%20%231.pt"
 STAGED = random_bytes(300 * KIB, seed=71)  # five blocks and a block list
@@ -41,7 +41,7 @@ PERSISTENT = {
 
 def write(proxy, container, data: bytes, key) -> None:  # type: ignore[no-untyped-def]
     url = proxy.url(f"{container.url}/{QUOTED}")
-    with BlobIO(url, "wb", credential=key, client_options=FAST, write_options=BLOCKS) as f:
+    with BlobIO(url, "wb", credential=key, options=BLOCKS) as f:
         for offset in range(0, len(data), 10_000):
             f.write(data[offset : offset + 10_000])
 

@@ -8,7 +8,7 @@ from azure.core.credentials import AzureNamedKeyCredential
 
 import azstoragetorch.io
 from azstoragetorch.io import BlobIO
-from azstoragetorch.io._writer import WriteOptions
+from azstoragetorch.options import ClientOptions
 
 URL = "http://127.0.0.1:1/devstoreaccount1/c/b"  # nothing listens: no request may be sent
 KEY = AzureNamedKeyCredential("devstoreaccount1", "a2V5")
@@ -43,7 +43,7 @@ def test_writing_to_a_snapshot_is_refused():
 
 
 def test_unknown_keyword_arguments_are_refused():
-    with pytest.raises(TypeError, match="unexpected keyword arguments"):
+    with pytest.raises(TypeError, match="unexpected keyword argument"):
         BlobIO(URL, "rb", credential=KEY, buffering=0)
 
 
@@ -52,9 +52,15 @@ def test_a_credential_of_the_wrong_type_is_refused():
         BlobIO(URL, "rb", credential="account-key")
 
 
-def test_write_options_need_room_for_one_block():
-    with pytest.raises(ValueError, match="at least one block"):
-        WriteOptions(block_size=8, max_buffer=4)
+def test_options_of_the_wrong_type_are_refused():
+    with pytest.raises(TypeError, match=r"must be an azstoragetorch\.options\.ClientOptions"):
+        BlobIO(URL, "rb", credential=KEY, options={"read_timeout": 5})
+
+
+def test_the_former_internal_keywords_are_gone():
+    for name in ("blob_client", "client_options", "read_options", "write_options"):
+        with pytest.raises(TypeError, match="unexpected keyword argument"):
+            BlobIO(URL, "rb", credential=KEY, **{name: ClientOptions()})
 
 
 def test_importing_io_pulls_in_neither_torch_nor_datasets_nor_identity():

@@ -43,7 +43,7 @@ def test_a_token_credential_over_http_is_refused(cls):
 
 @BOTH
 def test_unknown_keyword_arguments_are_refused(cls):
-    with pytest.raises(TypeError, match="unexpected keyword arguments"):
+    with pytest.raises(TypeError, match="unexpected keyword argument"):
         cls(URL, credential=KEY, thread_count=4)
 
 

@@ -18,7 +18,7 @@ import torch
 ROWS, COLS = 512, 64
 # Blocks small enough that a rank's share of the embedding takes several uploads, so
 # an injected failure lands in the middle of a data blob.
-SMALL_BLOCKS = {"block_size": 16 * 1024, "max_buffer": 32 * 1024, "max_concurrency": 2}
+SMALL_BLOCKS = {"block_size": 16 * 1024, "max_concurrency": 2}
 
 
 def model_and_optimizer(seed: int) -> tuple[torch.nn.Module, torch.optim.Optimizer]:
@@ -147,13 +147,13 @@ def _save_scenarios(rank: int, world_size: int, base_url: str, credential: Any) 
     """Save with 2 ranks: a checkpoint, a refused save, failing saves, an async save."""
     import torch.distributed.checkpoint as dcp
 
-    from azstoragetorch.io._writer import WriteOptions
     from azstoragetorch.io.dcp import BlobStorageReader, BlobStorageWriter
+    from azstoragetorch.options import ClientOptions
 
     report: dict[str, Any] = {}
     state = {**model_state(0), "embed": _sharded(embedding(), world_size), "step": 7}
     good, bad, later = (f"{base_url}/{name}" for name in ("good", "bad", "async"))
-    small = WriteOptions(**SMALL_BLOCKS)
+    small = ClientOptions(**SMALL_BLOCKS)
 
     dcp.save(state, storage_writer=BlobStorageWriter(good, credential=credential))
 
@@ -166,7 +166,7 @@ def _save_scenarios(rank: int, world_size: int, base_url: str, credential: Any) 
     report["refused_save_id"] = refused._save_id
 
     # Rank 1's third upload fails, in the middle of its data: the save fails everywhere.
-    writer = BlobStorageWriter(bad, credential=credential, write_options=small)
+    writer = BlobStorageWriter(bad, credential=credential, options=small)
     with transport(fail_after=2 if rank == 1 else None):
         try:
             dcp.save(state, storage_writer=writer)
@@ -174,7 +174,7 @@ def _save_scenarios(rank: int, world_size: int, base_url: str, credential: Any) 
             report["failed"] = failures(error)
 
     # The same through async_save, replacing the good checkpoint: the future fails.
-    writer = BlobStorageWriter(good, credential=credential, overwrite=True, write_options=small)
+    writer = BlobStorageWriter(good, credential=credential, overwrite=True, options=small)
     with transport(fail_after=2 if rank == 1 else None):
         response = dcp.async_save(state, storage_writer=writer)
         upload = getattr(response, "upload_completion", response)

@@ -16,8 +16,8 @@ from azstoragetorch.exceptions import (
     CheckpointExistsError,
     CheckpointMetadataError,
 )
-from azstoragetorch.io._writer import WriteOptions
 from azstoragetorch.io.dcp import BlobStorageReader, BlobStorageWriter
+from azstoragetorch.options import ClientOptions
 
 KEYS = 100
 
@@ -165,7 +165,7 @@ def test_a_retried_metadata_commit_that_finds_its_own_metadata_succeeds(
     location, key, quiet, blocks
 ):
     # Small blocks send the metadata as staged blocks and a conditional block list.
-    options = {"write_options": WriteOptions(block_size=256, max_buffer=1024)} if blocks else {}
+    options = {"options": ClientOptions(block_size=256)} if blocks else {}
     writer = _RetriedCommitWriter(location, credential=key, **options)
     dcp.save({"w": torch.ones(10)}, storage_writer=writer)
     loaded = {"w": torch.zeros(10)}

@@ -18,7 +18,7 @@ import hashlib
 import time
 from typing import Any, NoReturn
 
-from azure.core.exceptions import AzureError, ServiceResponseError
+from azure.core.exceptions import AzureError, ClientAuthenticationError, ServiceResponseError
 from azure.core.pipeline import Pipeline, PipelineRequest, PipelineResponse
 from azure.core.pipeline.policies import (
     HeadersPolicy,
@@ -32,20 +32,32 @@ from azure.core.pipeline.policies import (
 from azure.core.pipeline.transport import HttpRequest, HttpResponse
 
 from azstoragetorch._core._body import BODY_ERRORS, BodyReader
-from azstoragetorch._core._credentials import Credential, auth_policy
-from azstoragetorch._core._errors import raise_for_response, raise_transport_error
+from azstoragetorch._core._credentials import (
+    Credential,
+    UsedCredential,
+    auth_policy,
+    used_credential,
+)
+from azstoragetorch._core._errors import (
+    raise_credential_error,
+    raise_for_response,
+    raise_transport_error,
+)
 from azstoragetorch._core._shared_transport import ProcessLocalTransport
 from azstoragetorch._core._url import BlobURL
 from azstoragetorch._core._version import __version__
 from azstoragetorch.exceptions import ClientRequestIdMismatchError
+from azstoragetorch.options import ClientOptions
 
 __all__ = [
+    "DEFAULT_OPTIONS",
     "BlobClient",
     "BlobProperties",
-    "ClientOptions",
+    "backoff",
     "build_pipeline",
     "content_md5",
     "properties_from_headers",
+    "transport_options",
 ]
 
 API_VERSION = "2025-01-05"
@@ -53,15 +65,7 @@ USER_AGENT = f"azstoragetorch/{__version__}"
 _CLIENT_REQUEST_ID = "x-ms-client-request-id"
 
 
-@dataclasses.dataclass(frozen=True)
-class ClientOptions:
-    """Retry settings of a pipeline; tests shorten them to inject faults quickly."""
-
-    retry_total: int = 5
-    retry_backoff_factor: float = 0.4
-    retry_backoff_max: float = 30.0
-    read_timeout: float | None = None
-    connection_timeout: float | None = None
+DEFAULT_OPTIONS = ClientOptions()
 
 
 class _RequestIdCheckPolicy(SansIOHTTPPolicy):  # type: ignore[type-arg]
@@ -77,7 +81,7 @@ class _RequestIdCheckPolicy(SansIOHTTPPolicy):  # type: ignore[type-arg]
 
 
 def build_pipeline(
-    url: BlobURL, credential: Credential, options: ClientOptions = ClientOptions()
+    url: BlobURL, credential: Credential, options: ClientOptions = DEFAULT_OPTIONS
 ) -> Pipeline:  # type: ignore[type-arg]
     """The pipeline for requests to ``url``'s account with ``credential``."""
     policies: list[Any] = [
@@ -85,8 +89,8 @@ def build_pipeline(
         HeadersPolicy({"x-ms-version": API_VERSION}),
         UserAgentPolicy(base_user_agent=USER_AGENT),
         RetryPolicy(
-            retry_total=options.retry_total,
-            retry_backoff_factor=options.retry_backoff_factor,
+            retry_total=options.max_retries,
+            retry_backoff_factor=options.retry_backoff,
             retry_backoff_max=options.retry_backoff_max,
             retry_mode=RetryMode.Exponential,
         ),
@@ -132,18 +136,30 @@ def content_md5(data: bytes | bytearray | memoryview) -> str:
 class BlobClient:
     """Requests for one blob, through a shared pipeline."""
 
-    def __init__(self, url: BlobURL, pipeline: Pipeline, options: ClientOptions) -> None:  # type: ignore[type-arg]
+    def __init__(
+        self,
+        url: BlobURL,
+        pipeline: Pipeline,  # type: ignore[type-arg]
+        options: ClientOptions,
+        credential: UsedCredential,
+    ) -> None:
         url.require_blob()
         self.url = url
         self._pipeline = pipeline
         self._options = options
+        self._credential = credential
         self._what = f"blob '{url.url}'"
 
     @classmethod
     def create(
-        cls, url: BlobURL, credential: Credential, options: ClientOptions = ClientOptions()
+        cls, url: BlobURL, credential: Credential, options: ClientOptions = DEFAULT_OPTIONS
     ) -> BlobClient:
-        return cls(url, build_pipeline(url, credential, options), options)
+        return cls(
+            url,
+            build_pipeline(url, credential, options),
+            options,
+            used_credential(credential, url),
+        )
 
     def __repr__(self) -> str:
         return f"BlobClient({self.url!r})"
@@ -159,27 +175,46 @@ class BlobClient:
         body: Any = None,
         stream: bool = False,
     ) -> HttpResponse:
+        return self._run(method, query=query, headers=headers, body=body, stream=stream)[0]
+
+    def _run(
+        self,
+        method: str,
+        *,
+        query: str = "",
+        headers: dict[str, str] | None = None,
+        body: Any = None,
+        stream: bool = False,
+        retries: int | None = None,
+    ) -> tuple[HttpResponse, int]:
+        """The response, and how many retries the retry policy spent on it.
+
+        :param retries: The most retries allowed for this request; ``None``: the
+            options' ``max_retries``.
+        """
         url = self.url.request_url()
         if query:
             url += ("&" if "?" in url else "?") + query
         request = HttpRequest(method, url, headers=headers or {})
         if body is not None:
             request.set_bytes_body(body)
-        kwargs: dict[str, Any] = {"stream": stream}
-        if self._options.read_timeout is not None:
-            kwargs["read_timeout"] = self._options.read_timeout
-        if self._options.connection_timeout is not None:
-            kwargs["connection_timeout"] = self._options.connection_timeout
+        kwargs = transport_options(self._options)
+        if retries is not None:
+            kwargs["retry_total"] = retries
         try:
-            response = self._pipeline.run(request, **kwargs).http_response
+            result = self._pipeline.run(request, stream=stream, **kwargs)
+        except ClientAuthenticationError as error:
+            raise_credential_error(error, self._what, self._credential)
         except AzureError as error:
             raise_transport_error(error, self._what)
+        response: HttpResponse = result.http_response
         if response.status_code >= 400:
             if stream:
                 # Reading the short error body keeps the connection reusable.
                 response.body()
-            raise_for_response(response, self._what)
-        return response  # type: ignore[no-any-return]
+            raise_for_response(response, self._what, self._credential)
+        # RetryPolicy leaves one history entry per retry it made.
+        return response, len(result.context.get("history") or ())
 
     # -- reading ------------------------------------------------------------------
 
@@ -192,34 +227,44 @@ class BlobClient:
         ``end=None`` with ``start=0`` asks for the whole blob (no range header, which
         also works for an empty blob, where any range is refused).
         """
+        return self._range(start, end, etag)[0]
+
+    def _range(
+        self, start: int, end: int | None, etag: str | None, retries: int | None = None
+    ) -> tuple[HttpResponse, int]:
         headers = {}
         if end is not None or start:
             headers["x-ms-range"] = f"bytes={start}-{'' if end is None else end}"
         if etag:
             headers["If-Match"] = etag
-        return self._send("GET", headers=headers, stream=True)
+        return self._run("GET", headers=headers, stream=True, retries=retries)
 
     def read_into(self, start: int, destination: memoryview, etag: str) -> None:
         """Fill ``destination`` with the blob's bytes from ``start``, of version ``etag``.
 
         A body that breaks off (connection reset, truncated transfer) is resumed
-        from the first byte not yet received, with backoff, up to the pipeline's
-        retry count; only then does the failure surface.
+        from the first byte not yet received. The whole read shares one retry budget,
+        the options' ``max_retries``: the retry policy's retries of each GET and each
+        resumption count against it, so a read makes at most ``max_retries + 1``
+        attempts however its failures mix (see ``docs/reliability.rst``).
         """
         filled = 0
-        failures = 0
+        spent = 0  # retries of this read so far, by the policy or by resuming
+        budget = self._options.max_retries
         end = start + len(destination) - 1
         while filled < len(destination):
-            body = BodyReader(self.open_range(start + filled, end, etag))
+            response, retried = self._range(start + filled, end, etag, budget - spent)
+            spent += retried
+            body = BodyReader(response)
             try:
                 filled += body.readinto(destination[filled:])
             except BODY_ERRORS as error:
                 body.discard()
                 filled += getattr(error, "bytes_received", 0)
-                failures += 1
-                if failures > self._options.retry_total:
+                if spent >= budget:
                     self._raise_body_error(error)
-                time.sleep(min(self._options.retry_backoff_factor * 2 ** (failures - 1), 8.0))
+                spent += 1
+                time.sleep(backoff(self._options, spent))
             else:
                 body.release()
 
@@ -272,6 +317,20 @@ class BlobClient:
         if create_only:
             headers["If-None-Match"] = "*"
         self._send("PUT", query="comp=blocklist", headers=headers, body=payload)
+
+
+def backoff(options: ClientOptions, retry: int) -> float:
+    """Seconds to wait before retry number ``retry`` (from 1), as RetryPolicy waits."""
+    return float(min(options.retry_backoff * 2 ** (retry - 1), options.retry_backoff_max))
+
+
+def transport_options(options: ClientOptions) -> dict[str, Any]:
+    """The per-request settings the transport takes from ``options``."""
+    return {
+        "connection_timeout": options.connect_timeout,
+        "read_timeout": options.read_timeout,
+        "max_connections_per_host": options.max_connections_per_host,
+    }
 
 
 def _quote_block_id(block_id: str) -> str:

@@ -15,16 +15,21 @@ from typing import Any
 
 from azure.core.pipeline import Pipeline
 
-from azstoragetorch._core._blob_client import BlobClient, ClientOptions, build_pipeline
-from azstoragetorch._core._credentials import Credential, check_credential
+from azstoragetorch._core._blob_client import DEFAULT_OPTIONS, BlobClient, build_pipeline
+from azstoragetorch._core._credentials import (
+    Credential,
+    UsedCredential,
+    check_credential,
+    used_credential,
+)
 from azstoragetorch._core._url import BlobURL
+from azstoragetorch.options import ClientOptions
 
-__all__ = ["DEFAULT_OPTIONS", "ClientFactory", "reject_unknown"]
+__all__ = ["ClientFactory", "options_or_default"]
 
 # What decides a pipeline: the endpoint, and whether the URL carries its own SAS
 # (then no credential policy is added).
 _Key = tuple[str, bool]
-DEFAULT_OPTIONS = ClientOptions()
 
 
 class ClientFactory:
@@ -59,7 +64,11 @@ class ClientFactory:
 
     def client(self, url: BlobURL) -> BlobClient:
         """A client for the blob at ``url``: a small object on a shared pipeline."""
-        return BlobClient(url, self.pipeline(url), self.options)
+        return BlobClient(url, self.pipeline(url), self.options, self.used(url))
+
+    def used(self, url: BlobURL) -> UsedCredential:
+        """The credential requests for ``url`` use, as error messages name it."""
+        return used_credential(self.credential, url)
 
     def __getstate__(self) -> dict[str, Any]:
         return {"credential": self.credential, "options": self.options}
@@ -71,7 +80,13 @@ class ClientFactory:
         return f"ClientFactory(credential={type(self.credential).__name__})"
 
 
-def reject_unknown(internal: dict[str, Any], what: str) -> None:
-    """Raise ``TypeError`` for keyword arguments ``what`` left unused in ``internal``."""
-    if internal:
-        raise TypeError(f"{what} got unexpected keyword arguments: {sorted(internal)}")
+def options_or_default(options: object) -> ClientOptions:
+    """``options`` checked to be a ``ClientOptions``; the defaults for ``None``."""
+    if options is None:
+        return DEFAULT_OPTIONS
+    if not isinstance(options, ClientOptions):
+        raise TypeError(
+            "options must be an azstoragetorch.options.ClientOptions or None; got "
+            f"{type(options).__name__}."
+        )
+    return options

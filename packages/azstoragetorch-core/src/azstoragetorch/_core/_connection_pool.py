@@ -90,10 +90,11 @@ class ConnectionPool:
             raise ServiceRequestError(f"Could not connect: {error}", error=error) from error
         return connection
 
-    def give_back(self, connection: http.client.HTTPConnection) -> None:
-        """Keep a connection whose last response was fully read, if there is room."""
+    def give_back(self, connection: http.client.HTTPConnection, keep: int = POOL_SIZE) -> None:
+        """Keep a connection whose last response was fully read, if fewer than
+        ``keep`` are idle."""
         with self._lock:
-            if len(self._idle) < POOL_SIZE:
+            if len(self._idle) < keep:
                 self._idle.append(connection)
                 return
         connection.close()

@@ -15,8 +15,10 @@ see a bearer token in clear text.
 
 from __future__ import annotations
 
+import datetime
 import importlib
-from typing import Literal
+import urllib.parse
+from typing import Literal, NamedTuple
 
 from azure.core.credentials import AzureNamedKeyCredential, AzureSasCredential, TokenCredential
 from azure.core.pipeline.policies import (
@@ -30,7 +32,14 @@ from azstoragetorch._core._process_local import ProcessLocal
 from azstoragetorch._core._shared_key import SharedKeyPolicy
 from azstoragetorch._core._url import BlobURL
 
-__all__ = ["Credential", "auth_policy", "check_credential", "default_credential"]
+__all__ = [
+    "Credential",
+    "UsedCredential",
+    "auth_policy",
+    "check_credential",
+    "default_credential",
+    "used_credential",
+]
 
 Credential = AzureSasCredential | AzureNamedKeyCredential | TokenCredential | None | Literal[False]
 AuthPolicy = HTTPPolicy | SansIOHTTPPolicy  # type: ignore[type-arg]
@@ -63,19 +72,31 @@ def _is_token_credential(credential: object) -> bool:
     )
 
 
-def check_credential(credential: object, url: BlobURL) -> None:
-    """Raise ``TypeError``/``ValueError`` now for a credential that cannot work."""
-    if url.has_sas or credential is False:
-        return
+def _is_supported(credential: object) -> bool:
+    if credential is None or credential is False:
+        return True
     if isinstance(credential, (AzureSasCredential, AzureNamedKeyCredential)):
-        return
-    if credential is True or not (credential is None or _is_token_credential(credential)):
+        return True
+    return credential is not True and _is_token_credential(credential)
+
+
+def check_credential(credential: object, url: BlobURL) -> None:
+    """Raise ``TypeError``/``ValueError`` now for a credential that cannot work.
+
+    A credential of the wrong type is a ``TypeError`` even when a SAS in the URL
+    would make it unused: it is a mistake in the calling code either way.
+    """
+    if not _is_supported(credential):
         raise TypeError(
             "credential must be None (use DefaultAzureCredential), False (anonymous), an "
             "azure.core.credentials.AzureSasCredential, an AzureNamedKeyCredential or a "
             f"TokenCredential such as azure.identity.DefaultAzureCredential; got "
             f"{type(credential).__name__}."
         )
+    if url.has_sas or credential is False:
+        return
+    if isinstance(credential, (AzureSasCredential, AzureNamedKeyCredential)):
+        return
     if url.scheme != "https":
         what = "The default credential" if credential is None else "A token credential"
         raise ValueError(
@@ -100,3 +121,42 @@ def auth_policy(credential: Credential, url: BlobURL) -> AuthPolicy | None:
         return SharedKeyPolicy(credential)
     token_credential = default_credential() if credential is None else credential
     return BearerTokenCredentialPolicy(token_credential, _STORAGE_SCOPE)
+
+
+class UsedCredential(NamedTuple):
+    """What authorises the requests for a URL, as error messages describe it.
+
+    ``kind`` is ``"sas"`` (in the URL or an ``AzureSasCredential``), ``"key"``,
+    ``"default"`` (``DefaultAzureCredential``), ``"token"`` (any other
+    ``TokenCredential``) or ``"anonymous"``; ``name`` never holds a secret.
+    """
+
+    name: str
+    kind: Literal["sas", "key", "default", "token", "anonymous"]
+    sas_expiry: datetime.datetime | None = None
+    """When a SAS stops being valid (its ``se``), if it says."""
+
+
+def used_credential(credential: Credential, url: BlobURL) -> UsedCredential:
+    """Which credential requests for ``url`` use (the URL's SAS wins)."""
+    if url.has_sas:
+        return UsedCredential("the SAS token in the URL", "sas", _sas_expiry(url.sas_query))
+    if credential is None:
+        return UsedCredential("DefaultAzureCredential (the default)", "default")
+    if credential is False:
+        return UsedCredential("no credential (anonymous, credential=False)", "anonymous")
+    if isinstance(credential, AzureNamedKeyCredential):
+        name = f"AzureNamedKeyCredential (account key of {credential.named_key.name!r})"
+        return UsedCredential(name, "key")
+    if isinstance(credential, AzureSasCredential):
+        return UsedCredential("AzureSasCredential", "sas", _sas_expiry(credential.signature))
+    return UsedCredential(type(credential).__name__, "token")
+
+
+def _sas_expiry(sas: str) -> datetime.datetime | None:
+    expiry = urllib.parse.parse_qs(sas.lstrip("?")).get("se", [""])[0]
+    try:
+        parsed = datetime.datetime.fromisoformat(expiry.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=datetime.timezone.utc)

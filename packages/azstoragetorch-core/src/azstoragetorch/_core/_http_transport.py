@@ -100,6 +100,7 @@ class HttpClientTransport(HttpTransport[HttpRequest, HttpResponse]):
         stream: bool = False,
         connection_timeout: float | None = CONNECTION_TIMEOUT,
         read_timeout: float | None = READ_TIMEOUT,
+        max_connections_per_host: int = POOL_SIZE,
         **kwargs: Any,
     ) -> HttpResponse:
         """Send ``request``; with ``stream=False`` the body is read before this returns.
@@ -137,7 +138,7 @@ class HttpClientTransport(HttpTransport[HttpRequest, HttpResponse]):
                 if isinstance(error, (OSError, http.client.HTTPException)):
                     raise _response_error(error) from error
                 raise
-        response = HttpClientResponse(request, raw, connection, pool)
+        response = HttpClientResponse(request, raw, connection, pool, max_connections_per_host)
         # An error's body is short, and whoever gets the response may drop it unread
         # (RetryPolicy does, before it retries a 503): read it now, so the connection
         # goes back to the pool instead of waiting for the garbage collector.
@@ -214,6 +215,7 @@ class HttpClientResponse(HttpResponse):
         internal_response: FastHeadersResponse,
         connection: http.client.HTTPConnection,
         pool: ConnectionPool,
+        keep: int = POOL_SIZE,
     ) -> None:
         super().__init__(request, internal_response)
         self.internal_response: FastHeadersResponse = internal_response
@@ -224,6 +226,7 @@ class HttpClientResponse(HttpResponse):
         self.content_type = self.headers.get("Content-Type")
         self._connection: http.client.HTTPConnection | None = connection
         self._pool = pool
+        self._keep = keep
         self._content: bytes | None = None
 
     def body(self) -> bytes:
@@ -242,7 +245,7 @@ class HttpClientResponse(HttpResponse):
         if not raw.isclosed() and raw.length == 0 and not raw.chunked:
             raw.read()  # an empty body (or HEAD): marks the response complete
         if raw.isclosed() and connection.sock is not None:
-            self._pool.give_back(connection)
+            self._pool.give_back(connection, self._keep)
         else:
             raw.close()
             connection.close()

@@ -17,21 +17,26 @@ from __future__ import annotations
 import urllib.parse
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
-from azure.core.exceptions import AzureError
+from azure.core.exceptions import AzureError, ClientAuthenticationError
 from azure.core.pipeline import Pipeline
 from azure.core.pipeline.transport import HttpRequest, HttpResponse
 
-from azstoragetorch._core._blob_client import ClientOptions
-from azstoragetorch._core._errors import raise_for_response, raise_transport_error
+from azstoragetorch._core._blob_client import DEFAULT_OPTIONS, transport_options
+from azstoragetorch._core._credentials import UsedCredential
+from azstoragetorch._core._errors import (
+    raise_credential_error,
+    raise_for_response,
+    raise_transport_error,
+)
 from azstoragetorch._core._url import BlobURL
+from azstoragetorch.options import ClientOptions
 
 __all__ = ["PAGE_SIZE", "ListedBlob", "iter_pages", "parse_page", "send"]
 
 # The most names the service returns in one page.
 PAGE_SIZE = 5000
-_DEFAULT_OPTIONS = ClientOptions()
 
 
 class ListedBlob(NamedTuple):
@@ -53,7 +58,8 @@ def send(
     pipeline: Pipeline,  # type: ignore[type-arg]
     request: HttpRequest,
     what: str,
-    options: ClientOptions = _DEFAULT_OPTIONS,
+    credential: UsedCredential,
+    options: ClientOptions = DEFAULT_OPTIONS,
 ) -> HttpResponse:
     """Run ``request`` through ``pipeline``; failures become azstoragetorch errors.
 
@@ -61,26 +67,25 @@ def send(
 
     :param what: Names the target for messages, e.g. "container 'https://…/c'"; it
         must come from a URL without its query.
+    :param credential: The credential the pipeline uses, named in permission errors.
     """
-    kwargs: dict[str, Any] = {}
-    if options.read_timeout is not None:
-        kwargs["read_timeout"] = options.read_timeout
-    if options.connection_timeout is not None:
-        kwargs["connection_timeout"] = options.connection_timeout
     try:
-        response: HttpResponse = pipeline.run(request, **kwargs).http_response
+        response: HttpResponse = pipeline.run(request, **transport_options(options)).http_response
+    except ClientAuthenticationError as error:
+        raise_credential_error(error, what, credential)
     except AzureError as error:
         raise_transport_error(error, what)
-    raise_for_response(response, what)
+    raise_for_response(response, what, credential)
     return response
 
 
 def iter_pages(
     container: BlobURL,
     pipeline: Pipeline,  # type: ignore[type-arg]
+    credential: UsedCredential,
     *,
     prefix: str | None = None,
-    options: ClientOptions = _DEFAULT_OPTIONS,
+    options: ClientOptions = DEFAULT_OPTIONS,
     page_size: int = PAGE_SIZE,
 ) -> Iterator[list[ListedBlob]]:
     """Yield the blobs of ``container`` whose names start with ``prefix``, a page at a time.
@@ -104,7 +109,7 @@ def iter_pages(
         url = base if marker is None else f"{base}&marker={urllib.parse.quote(marker, safe='')}"
         if sas_query:
             url = f"{url}&{sas_query}"
-        response = send(pipeline, HttpRequest("GET", url), what, options)
+        response = send(pipeline, HttpRequest("GET", url), what, credential, options)
         blobs, marker = parse_page(response.body())
         yield blobs
         if not marker:

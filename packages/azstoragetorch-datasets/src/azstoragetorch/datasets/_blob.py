@@ -13,12 +13,13 @@ from azure.core.pipeline.transport import HttpResponse
 from azstoragetorch._core._blob_client import (
     BlobClient,
     BlobProperties,
-    ClientOptions,
     properties_from_headers,
 )
+from azstoragetorch._core._credentials import UsedCredential
 from azstoragetorch._core._url import BlobURL
 from azstoragetorch.datasets._dataset_clients import ClientFactory
 from azstoragetorch.io import BlobIO
+from azstoragetorch.options import ClientOptions
 
 __all__ = ["Blob", "BlobSample", "to_sample"]
 
@@ -128,9 +129,13 @@ class Blob:
 
     def _open(self) -> BlobIO:
         client = _RecordingClient(
-            self._url, self._clients.pipeline(self._url), self._clients.options, self
+            self._url,
+            self._clients.pipeline(self._url),
+            self._clients.options,
+            self._clients.used(self._url),
+            self,
         )
-        return BlobIO(self._url.request_url(), "rb", blob_client=client)
+        return BlobIO._from_client(client, "rb", self._clients.options)
 
     def _start_reading(self, executor: concurrent.futures.Executor) -> None:
         """Open the reader in ``executor``, unless done already; :meth:`reader` hands
@@ -161,9 +166,10 @@ class _RecordingClient(BlobClient):
         url: BlobURL,
         pipeline: Pipeline,  # type: ignore[type-arg]
         options: ClientOptions,
+        credential: UsedCredential,
         blob: Blob,
     ) -> None:
-        super().__init__(url, pipeline, options)
+        super().__init__(url, pipeline, options, credential)
         self._blob = blob
 
     def open_range(self, start: int, end: int | None, etag: str | None) -> HttpResponse:

@@ -22,6 +22,7 @@ from azstoragetorch.datasets._sources import (
     parse_blob_urls,
     parse_container_url,
 )
+from azstoragetorch.options import ClientOptions
 
 __all__ = ["IterableBlobDataset"]
 
@@ -88,6 +89,7 @@ class IterableBlobDataset(torch.utils.data.IterableDataset[_T_co]):
         *,
         prefix: str | None = None,
         credential: Credential = None,
+        options: ClientOptions | None = None,
         transform: None = None,
     ) -> IterableBlobDataset[BlobSample]: ...
     @overload
@@ -98,6 +100,7 @@ class IterableBlobDataset(torch.utils.data.IterableDataset[_T_co]):
         *,
         prefix: str | None = None,
         credential: Credential = None,
+        options: ClientOptions | None = None,
         transform: Callable[[Blob], _T],
     ) -> IterableBlobDataset[_T]: ...
     @classmethod
@@ -107,8 +110,8 @@ class IterableBlobDataset(torch.utils.data.IterableDataset[_T_co]):
         *,
         prefix: str | None = None,
         credential: Credential = None,
+        options: ClientOptions | None = None,
         transform: Callable[[Blob], Any] | None = None,
-        **_internal_only_kwargs: Any,
     ) -> IterableBlobDataset[Any]:
         """A dataset of the blobs in a container, listed as it is iterated.
 
@@ -132,6 +135,9 @@ class IterableBlobDataset(torch.utils.data.IterableDataset[_T_co]):
             ``AzureSasCredential``, an ``AzureNamedKeyCredential`` (account key),
             any ``TokenCredential``, and ``False`` for anonymous access. Ignored when
             the URL carries a SAS token.
+        :param options: Timeouts, retries and transfer sizes for every request of the
+            dataset, as a :class:`~azstoragetorch.options.ClientOptions`; ``None``
+            uses the defaults.
         :param transform: Called with each :class:`Blob` to make its sample; see
             :class:`Blob`.
         :returns: The dataset, in listing order (by blob name). An empty container
@@ -143,7 +149,7 @@ class IterableBlobDataset(torch.utils.data.IterableDataset[_T_co]):
         Iterating raises :class:`~azstoragetorch.exceptions.BlobNotFoundError` if
         the container does not exist.
         """
-        clients = clients_for(credential, "from_container_url", _internal_only_kwargs)
+        clients = clients_for(credential, options)
         url = parse_container_url(container_url, clients)
         check_prefix(prefix)
         check_transform(transform)
@@ -156,6 +162,7 @@ class IterableBlobDataset(torch.utils.data.IterableDataset[_T_co]):
         blob_urls: str | Iterable[str],
         *,
         credential: Credential = None,
+        options: ClientOptions | None = None,
         transform: None = None,
     ) -> IterableBlobDataset[BlobSample]: ...
     @overload
@@ -165,6 +172,7 @@ class IterableBlobDataset(torch.utils.data.IterableDataset[_T_co]):
         blob_urls: str | Iterable[str],
         *,
         credential: Credential = None,
+        options: ClientOptions | None = None,
         transform: Callable[[Blob], _T],
     ) -> IterableBlobDataset[_T]: ...
     @classmethod
@@ -173,8 +181,8 @@ class IterableBlobDataset(torch.utils.data.IterableDataset[_T_co]):
         blob_urls: str | Iterable[str],
         *,
         credential: Credential = None,
+        options: ClientOptions | None = None,
         transform: Callable[[Blob], Any] | None = None,
-        **_internal_only_kwargs: Any,
     ) -> IterableBlobDataset[Any]:
         """A dataset of the given blobs, in the given order.
 
@@ -191,13 +199,14 @@ class IterableBlobDataset(torch.utils.data.IterableDataset[_T_co]):
             containers and accounts.
         :param credential: As for :meth:`from_container_url`; ignored for URLs that
             carry a SAS token.
+        :param options: As for :meth:`from_container_url`.
         :param transform: Called with each :class:`Blob` to make its sample.
         :returns: The dataset.
         :raises TypeError: if ``blob_urls`` holds something other than a str (the
             message says which element), or for arguments of the wrong type.
         :raises ValueError: for a URL that names no blob (saying which element).
         """
-        clients = clients_for(credential, "from_blob_urls", _internal_only_kwargs)
+        clients = clients_for(credential, options)
         urls = parse_blob_urls(blob_urls, clients)
         check_transform(transform)
         return cls(BlobURLs(urls, clients), transform)

@@ -20,6 +20,7 @@ from azstoragetorch.datasets._sources import (
     parse_blob_urls,
     parse_container_url,
 )
+from azstoragetorch.options import ClientOptions
 
 __all__ = ["BlobDataset"]
 
@@ -76,6 +77,7 @@ class BlobDataset(torch.utils.data.Dataset[_T_co]):
         *,
         prefix: str | None = None,
         credential: Credential = None,
+        options: ClientOptions | None = None,
         transform: None = None,
     ) -> BlobDataset[BlobSample]: ...
     @overload
@@ -86,6 +88,7 @@ class BlobDataset(torch.utils.data.Dataset[_T_co]):
         *,
         prefix: str | None = None,
         credential: Credential = None,
+        options: ClientOptions | None = None,
         transform: Callable[[Blob], _T],
     ) -> BlobDataset[_T]: ...
     @classmethod
@@ -95,8 +98,8 @@ class BlobDataset(torch.utils.data.Dataset[_T_co]):
         *,
         prefix: str | None = None,
         credential: Credential = None,
+        options: ClientOptions | None = None,
         transform: Callable[[Blob], Any] | None = None,
-        **_internal_only_kwargs: Any,
     ) -> BlobDataset[Any]:
         """A dataset of the blobs in a container, listed now with the List Blobs API.
 
@@ -117,6 +120,9 @@ class BlobDataset(torch.utils.data.Dataset[_T_co]):
             ``AzureSasCredential``, an ``AzureNamedKeyCredential`` (account key),
             any ``TokenCredential``, and ``False`` for anonymous access. Ignored when
             the URL carries a SAS token.
+        :param options: Timeouts, retries and transfer sizes for every request of the
+            dataset, as a :class:`~azstoragetorch.options.ClientOptions`; ``None``
+            uses the defaults.
         :param transform: Called with each :class:`Blob` to make its sample; see
             :class:`Blob`.
         :returns: The dataset, in listing order (by blob name). An empty container
@@ -126,7 +132,7 @@ class BlobDataset(torch.utils.data.Dataset[_T_co]):
             blob: use ``prefix``), or a token credential over ``http``.
         :raises TypeError: for arguments of the wrong type.
         """
-        clients = clients_for(credential, "from_container_url", _internal_only_kwargs)
+        clients = clients_for(credential, options)
         url = parse_container_url(container_url, clients)
         check_prefix(prefix)
         check_transform(transform)
@@ -139,6 +145,7 @@ class BlobDataset(torch.utils.data.Dataset[_T_co]):
         blob_urls: str | Iterable[str],
         *,
         credential: Credential = None,
+        options: ClientOptions | None = None,
         transform: None = None,
     ) -> BlobDataset[BlobSample]: ...
     @overload
@@ -148,6 +155,7 @@ class BlobDataset(torch.utils.data.Dataset[_T_co]):
         blob_urls: str | Iterable[str],
         *,
         credential: Credential = None,
+        options: ClientOptions | None = None,
         transform: Callable[[Blob], _T],
     ) -> BlobDataset[_T]: ...
     @classmethod
@@ -156,8 +164,8 @@ class BlobDataset(torch.utils.data.Dataset[_T_co]):
         blob_urls: str | Iterable[str],
         *,
         credential: Credential = None,
+        options: ClientOptions | None = None,
         transform: Callable[[Blob], Any] | None = None,
-        **_internal_only_kwargs: Any,
     ) -> BlobDataset[Any]:
         """A dataset of the given blobs, in the given order.
 
@@ -176,13 +184,14 @@ class BlobDataset(torch.utils.data.Dataset[_T_co]):
             containers and accounts.
         :param credential: As for :meth:`from_container_url`; ignored for URLs that
             carry a SAS token.
+        :param options: As for :meth:`from_container_url`.
         :param transform: Called with each :class:`Blob` to make its sample.
         :returns: The dataset.
         :raises TypeError: if ``blob_urls`` holds something other than a str (the
             message says which element), or for arguments of the wrong type.
         :raises ValueError: for a URL that names no blob (saying which element).
         """
-        clients = clients_for(credential, "from_blob_urls", _internal_only_kwargs)
+        clients = clients_for(credential, options)
         urls = parse_blob_urls(blob_urls, clients)
         check_transform(transform)
         return cls(BlobURLs(urls, clients), transform)

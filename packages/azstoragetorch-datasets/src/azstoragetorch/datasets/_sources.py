@@ -147,7 +147,11 @@ class ListedBlobs(_BlobSequence[Entry]):
     ) -> ListedBlobs:
         """List the whole container now, page by page."""
         pages = iter_pages(
-            container, clients.pipeline(container), prefix=prefix, options=clients.options
+            container,
+            clients.pipeline(container),
+            clients.used(container),
+            prefix=prefix,
+            options=clients.options,
         )
         entries: list[Entry] = [
             (entry.name, entry.size, entry.etag, entry.last_modified, entry.content_type)
@@ -197,6 +201,7 @@ class ContainerListing(Iterable[Blob]):
         pages = iter_pages(
             self.container,
             self._clients.pipeline(self.container),
+            self._clients.used(self.container),
             prefix=self.prefix,
             options=self._clients.options,
         )

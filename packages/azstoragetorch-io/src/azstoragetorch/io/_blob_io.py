@@ -12,13 +12,14 @@ from typing import TYPE_CHECKING, Any, BinaryIO, Literal
 
 from typing_extensions import Buffer
 
-from azstoragetorch._core._blob_client import BlobClient, ClientOptions
-from azstoragetorch._core._client_factory import reject_unknown
+from azstoragetorch._core._blob_client import BlobClient
+from azstoragetorch._core._client_factory import options_or_default
 from azstoragetorch._core._credentials import Credential
 from azstoragetorch._core._url import BlobURL
 from azstoragetorch.exceptions import FatalBlobIOWriteError
-from azstoragetorch.io._reader import BlobReader, ReadOptions
-from azstoragetorch.io._writer import BlobWriter, WriteOptions
+from azstoragetorch.io._reader import BlobReader
+from azstoragetorch.io._writer import BlobWriter
+from azstoragetorch.options import ClientOptions
 
 __all__ = ["BlobIO"]
 
@@ -73,9 +74,18 @@ class BlobIO(_BinaryFile):
         ``AzureSasCredential``, an ``AzureNamedKeyCredential`` (account key), any
         ``TokenCredential``, and ``False`` for anonymous access. Ignored when the URL
         carries a SAS token.
+    :param options: Timeouts, retries and transfer sizes, as a
+        :class:`~azstoragetorch.options.ClientOptions`; ``None`` uses the defaults.
     :raises ValueError: for an unsupported mode or a URL that names no blob.
     :raises TypeError: for a credential of an unsupported type.
     """
+
+    # Class-level defaults: __del__ and close() must work even on an object whose
+    # __init__ never ran (wrong arguments) or failed.
+    _reader: BlobReader | None = None
+    _writer: BlobWriter | None = None
+    _fatal: FatalBlobIOWriteError | None = None
+    _releasing = False
 
     def __init__(
         self,
@@ -83,40 +93,42 @@ class BlobIO(_BinaryFile):
         mode: Literal["rb", "wb"],
         *,
         credential: Credential = None,
-        **_internal_only_kwargs: Any,
+        options: ClientOptions | None = None,
     ) -> None:
-        # Set first: __del__ and close() must work even if construction fails.
-        self._reader: BlobReader | None = None
-        self._writer: BlobWriter | None = None
+        self._start(mode)
+        options = options_or_default(options)
+        url = BlobURL.parse(blob_url)
+        _check_target(url, mode)
+        self._open(url, mode, BlobClient.create(url, credential, options), options)
+
+    @classmethod
+    def _from_client(
+        cls, client: BlobClient, mode: Literal["rb", "wb"], options: ClientOptions
+    ) -> BlobIO:
+        """A ``BlobIO`` on a client the caller made, typically on a pipeline it shares
+        across many blobs (the datasets): the client's URL and credential are used."""
+        self = cls.__new__(cls)
+        self._start(mode)
+        self._open(client.url, mode, client, options)
+        return self
+
+    def _start(self, mode: str) -> None:
         self._position = 0
-        self._releasing = False
         # Once raised, a fatal write error answers every later write, flush and
-        # close, even after the object is closed.
-        self._fatal: FatalBlobIOWriteError | None = None
+        # close, even after the object is closed (``_fatal``).
         if mode not in _MODES:
             raise ValueError(f"Unsupported mode {mode!r}: BlobIO supports 'rb' and 'wb'.")
-        # Datasets pass a client built on a pipeline they share across blobs; its URL
-        # is the parsed ``blob_url``, so it is not parsed again per sample.
-        client: BlobClient | None = _internal_only_kwargs.pop("blob_client", None)
-        url = BlobURL.parse(blob_url) if client is None else client.url
-        url.require_blob()
-        if mode == "wb" and (url.snapshot or url.version_id):
-            raise ValueError(
-                f"Cannot write to {url!r}: a snapshot or version is read-only. Remove "
-                "'snapshot'/'versionid' from the URL to write the current blob."
-            )
+
+    def _open(
+        self, url: BlobURL, mode: Literal["rb", "wb"], client: BlobClient, options: ClientOptions
+    ) -> None:
+        _check_target(url, mode)
         self._url = url
         self._mode = mode
-        options: ClientOptions = _internal_only_kwargs.pop("client_options", ClientOptions())
-        read_options: ReadOptions | None = _internal_only_kwargs.pop("read_options", None)
-        write_options: WriteOptions | None = _internal_only_kwargs.pop("write_options", None)
-        reject_unknown(_internal_only_kwargs, "BlobIO()")
-        if client is None:
-            client = BlobClient.create(url, credential, options)
         if mode == "rb":
-            self._reader = BlobReader(client, read_options)
+            self._reader = BlobReader(client, options)
         else:
-            self._writer = BlobWriter(client, write_options)
+            self._writer = BlobWriter(client, options)
 
     def __repr__(self) -> str:
         url = self._url.url if hasattr(self, "_url") else "?"
@@ -348,6 +360,15 @@ class BlobIO(_BinaryFile):
         if self._writer is None:
             raise io.UnsupportedOperation(f"{operation}: BlobIO is open for reading ('rb')")
         return self._writer
+
+
+def _check_target(url: BlobURL, mode: str) -> None:
+    url.require_blob()
+    if mode == "wb" and (url.snapshot or url.version_id):
+        raise ValueError(
+            f"Cannot write to {url!r}: a snapshot or version is read-only. Remove "
+            "'snapshot'/'versionid' from the URL to write the current blob."
+        )
 
 
 def _as_index(value: Any, name: str) -> int:

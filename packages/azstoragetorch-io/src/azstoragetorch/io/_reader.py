@@ -16,38 +16,21 @@ import mmap
 import sys
 from collections.abc import Callable
 
-from azstoragetorch._core._blob_client import BlobClient, properties_from_headers
+from azstoragetorch._core._blob_client import DEFAULT_OPTIONS, BlobClient, properties_from_headers
 from azstoragetorch._core._body import BODY_ERRORS, BodyReader
 from azstoragetorch.exceptions import BlobServiceError
+from azstoragetorch.options import ClientOptions
 
-__all__ = ["BlobReader", "ReadOptions"]
+__all__ = ["MAX_CONCURRENCY", "PART_SIZE", "BlobReader"]
 
 _MIB = 1024 * 1024
 
 
-class ReadOptions:
-    """Sizes that shape the read path (the defaults suit Azure and Azurite alike).
-
-    Measured on Azurite: ranges of 8 MiB or less pay a per-request cost (it
-    checksums every ranged GET of 4 MiB or less), while 32 MiB ranges on 4 threads
-    move about 650 MiB/s; so parts are 32 MiB and never smaller than ``min_part``
-    unless the data is.
-    """
-
-    def __init__(
-        self,
-        *,
-        read_ahead: int = 16 * _MIB,
-        max_read_ahead: int = 32 * _MIB,
-        part_size: int = 32 * _MIB,
-        min_part: int = 16 * _MIB,
-        max_concurrency: int = 4,
-    ) -> None:
-        self.read_ahead = read_ahead
-        self.max_read_ahead = max_read_ahead
-        self.part_size = part_size
-        self.min_part = min_part
-        self.max_concurrency = max_concurrency
+# Measured on Azurite: ranges of 8 MiB or less pay a per-request cost (it checksums
+# every ranged GET of 4 MiB or less), while 32 MiB ranges on 4 threads move about
+# 650 MiB/s; so parts are 32 MiB and never smaller than half a part unless the data is.
+PART_SIZE = 32 * _MIB
+MAX_CONCURRENCY = 4
 
 
 # CPython lets a fresh, unshared bytes object be filled in place (see fill_new_bytes).
@@ -118,12 +101,16 @@ def prefault(view: memoryview) -> None:
 class BlobReader:
     """Positional reads of one blob version (``BlobIO`` keeps the file position)."""
 
-    def __init__(self, client: BlobClient, options: ReadOptions | None = None) -> None:
+    def __init__(self, client: BlobClient, options: ClientOptions = DEFAULT_OPTIONS) -> None:
         self._client = client
-        self._options = options or ReadOptions()
+        # Sequential reading doubles the window once: fewer, larger requests.
+        self._max_read_ahead = 2 * options.read_ahead
+        self._part_size = options.part_size or PART_SIZE
+        self._min_part = max(1, self._part_size // 2)
+        self._max_concurrency = options.max_concurrency or MAX_CONCURRENCY
         self._window = memoryview(b"")
         self._window_start = 0
-        self._window_size = self._options.read_ahead
+        self._window_size = options.read_ahead
         # The buffer of the window read before the current one: the next window is
         # received into it when the sizes match, instead of into fresh memory that
         # this thread would allocate, zero and fault in.
@@ -224,7 +211,7 @@ class BlobReader:
         sequential = bool(self._window) and position == self._window_start + len(self._window)
         # Sequential reads double the window (up to a cap): fewer, larger requests.
         if sequential:
-            self._window_size = min(self._window_size * 2, self._options.max_read_ahead)
+            self._window_size = min(self._window_size * 2, self._max_read_ahead)
         # Keep the old window's buffer for reuse; nothing else refers to it (reads
         # copy out of the window) and no fetch is writing into it.
         old = self._window.obj
@@ -277,7 +264,7 @@ class BlobReader:
         buffer, zeroed or used before), so prefaulting it would only walk its pages.
         """
         total = len(destination)
-        parts = max(1, min(total // self._options.min_part, -(-total // self._options.part_size)))
+        parts = max(1, min(total // self._min_part, -(-total // self._part_size)))
         if parts == 1:
             self._read_part(position, destination, not mapped)
             return
@@ -306,6 +293,6 @@ class BlobReader:
         if self._executor is None:
             # One more thread than parallel parts, for the background prefetch.
             self._executor = concurrent.futures.ThreadPoolExecutor(
-                self._options.max_concurrency + 1, thread_name_prefix="azstoragetorch-read"
+                self._max_concurrency + 1, thread_name_prefix="azstoragetorch-read"
             )
         return self._executor

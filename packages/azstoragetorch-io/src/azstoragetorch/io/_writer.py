@@ -15,49 +15,36 @@ import concurrent.futures
 import threading
 import uuid
 
-from azstoragetorch._core._blob_client import BlobClient, content_md5
+from azstoragetorch._core._blob_client import DEFAULT_OPTIONS, BlobClient, content_md5
 from azstoragetorch.exceptions import FatalBlobIOWriteError
+from azstoragetorch.options import ClientOptions
 
-__all__ = ["BlobWriter", "WriteOptions"]
+__all__ = ["BLOCK_SIZE", "MAX_CONCURRENCY", "BlobWriter"]
 
 _MIB = 1024 * 1024
 
 
-class WriteOptions:
-    """Sizes that shape the write path.
-
-    :param block_size: Bytes per staged block (Azure allows 50,000 blocks per blob).
-        Measured on Azurite, 64 MiB blocks with a Content-MD5 on 4 threads upload
-        fastest; smaller blocks pay more per-request cost.
-    :param max_buffer: The most written-but-not-uploaded bytes held at once: the
-        block being filled plus those uploading. ``write`` waits beyond it.
-    :param max_concurrency: Parallel block uploads.
-    """
-
-    def __init__(
-        self,
-        *,
-        block_size: int = 64 * _MIB,
-        max_buffer: int = 256 * _MIB,
-        max_concurrency: int = 4,
-    ) -> None:
-        if block_size <= 0 or max_buffer < block_size:
-            raise ValueError(
-                f"max_buffer ({max_buffer}) must be at least one block ({block_size} bytes)."
-            )
-        self.block_size = block_size
-        self.max_buffer = max_buffer
-        self.max_concurrency = max_concurrency
+# Measured on Azurite, 64 MiB blocks with a Content-MD5 on 4 threads upload fastest;
+# smaller blocks pay more per-request cost. Azure allows 50,000 blocks per blob.
+BLOCK_SIZE = 64 * _MIB
+MAX_CONCURRENCY = 4
 
 
 class BlobWriter:
     """Buffers, stages and commits the data written through one ``BlobIO``."""
 
     def __init__(
-        self, client: BlobClient, options: WriteOptions | None = None, *, create_only: bool = False
+        self,
+        client: BlobClient,
+        options: ClientOptions = DEFAULT_OPTIONS,
+        *,
+        block_size: int = BLOCK_SIZE,
+        create_only: bool = False,
     ) -> None:
+        """:param block_size: The block size when ``options`` leaves it to the caller."""
         self._client = client
-        self._options = options or WriteOptions()
+        self._block_size = options.block_size or block_size
+        self._max_concurrency = options.max_concurrency or MAX_CONCURRENCY
         # Commit only if the blob does not exist yet (the service refuses with 409).
         self._create_only = create_only
         self._block: bytearray | None = None
@@ -66,7 +53,9 @@ class BlobWriter:
         self._executor: concurrent.futures.ThreadPoolExecutor | None = None
         # Buffers held: the one being filled and those uploading.
         self._held = 0
-        self._max_held = self._options.max_buffer // self._options.block_size
+        # At most one block per upload thread (and never fewer than two, so one can
+        # fill while another uploads): 256 MiB with the defaults. write() waits beyond.
+        self._max_held = max(2, self._max_concurrency)
         self._condition = threading.Condition()
         self._error: BaseException | None = None
         # Block IDs must be unique to this writer (another writer may be staging
@@ -78,7 +67,7 @@ class BlobWriter:
 
     def write(self, data: memoryview) -> None:
         self._raise_if_failed()
-        block_size = self._options.block_size
+        block_size = self._block_size
         offset = 0
         while offset < len(data):
             if self._block is None:
@@ -145,7 +134,7 @@ class BlobWriter:
         self._block = None  # the upload task owns the buffer now
         if self._executor is None:
             self._executor = concurrent.futures.ThreadPoolExecutor(
-                self._options.max_concurrency, thread_name_prefix="azstoragetorch-write"
+                self._max_concurrency, thread_name_prefix="azstoragetorch-write"
             )
         future = self._executor.submit(self._upload_block, block_id, data)
         self._futures.append(future)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import os
 
-from azstoragetorch._core._blob_client import BlobClient, ClientOptions
+from azstoragetorch._core._blob_client import BlobClient
 from azstoragetorch._core._client_factory import ClientFactory
 from azstoragetorch._core._credentials import Credential
 from azstoragetorch._core._url import BlobURL
+from azstoragetorch.options import ClientOptions
 
 __all__ = ["Located", "Location", "is_location_url"]
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import collections
 import concurrent.futures
-import dataclasses
 import io
 import math
 import os
@@ -17,14 +16,14 @@ from torch.distributed.checkpoint.planner import LoadItemType, LoadPlan, LoadPla
 from torch.distributed.checkpoint.storage import StorageReader
 from torch.futures import Future
 
-from azstoragetorch._core._blob_client import ClientOptions
-from azstoragetorch._core._client_factory import reject_unknown
+from azstoragetorch._core._client_factory import options_or_default
 from azstoragetorch._core._credentials import Credential
 from azstoragetorch.exceptions import CheckpointMetadataError
-from azstoragetorch.io._reader import BlobReader
+from azstoragetorch.io._reader import PART_SIZE, BlobReader
 from azstoragetorch.io.dcp._layout import METADATA_NAME, StoredItem, tensor_memory
 from azstoragetorch.io.dcp._location import Located, Location
 from azstoragetorch.io.dcp._ranges import Fetch, MergeLimits, merge_spans, split_parts
+from azstoragetorch.options import ClientOptions
 
 __all__ = ["BlobStorageReader"]
 
@@ -45,21 +44,12 @@ class _Started(NamedTuple):
     """Whether the parts write straight into ``target``."""
 
 
-@dataclasses.dataclass(frozen=True)
-class _FetchOptions:
-    """How a load fetches its ranges (see ``_ranges`` for the merging limits).
-
-    Measured on Azurite, ranged GETs of 16 to 32 MiB move data fastest, and GETs of
-    4 MiB or less pay for a checksum the emulator computes; so large ranges are cut
-    into parts of about ``part_size``, never smaller than ``min_part``.
-    """
-
-    merge: MergeLimits = dataclasses.field(default_factory=MergeLimits)
-    part_size: int = 32 * _MIB
-    min_part: int = 16 * _MIB
-    max_concurrency: int = 8
-    # Fetched bytes held at once: ranges in flight plus the one being handed to torch.
-    max_in_flight: int = 256 * _MIB
+# Measured on Azurite, ranged GETs of 16 to 32 MiB move data fastest, and GETs of
+# 4 MiB or less pay for a checksum the emulator computes; so large ranges are cut
+# into parts of about the part size, never smaller than half of it. A load fetches
+# many ranges, so it runs more of them at once than a BlobIO.
+_MAX_CONCURRENCY = 8
+_MERGE = MergeLimits()
 
 
 class BlobStorageReader(Located, StorageReader):
@@ -90,6 +80,8 @@ class BlobStorageReader(Located, StorageReader):
         ``https://<account>.blob.core.windows.net/<container>/<prefix>``. A
         ``checkpoint_id`` passed to ``dcp.load`` replaces it.
     :param credential: As for :class:`~azstoragetorch.io.BlobIO`.
+    :param options: Timeouts, retries and transfer sizes, as a
+        :class:`~azstoragetorch.options.ClientOptions`; ``None`` uses the defaults.
     :raises ValueError: for a URL that names no container, or a snapshot or version.
     :raises TypeError: for a credential of an unsupported type.
 
@@ -101,14 +93,10 @@ class BlobStorageReader(Located, StorageReader):
     """
 
     def __init__(
-        self, url: str, *, credential: Credential = None, **_internal_only_kwargs: Any
+        self, url: str, *, credential: Credential = None, options: ClientOptions | None = None
     ) -> None:
         super().__init__()
-        self._options: ClientOptions = _internal_only_kwargs.pop("client_options", ClientOptions())
-        self._fetch_options: _FetchOptions = _internal_only_kwargs.pop(
-            "fetch_options", _FetchOptions()
-        )
-        reject_unknown(_internal_only_kwargs, "BlobStorageReader()")
+        self._options = options_or_default(options)
         self._credential = credential
         self._locate(url)
         self._storage: dict[Any, StoredItem] = {}
@@ -182,8 +170,8 @@ class BlobStorageReader(Located, StorageReader):
                 spans.append((stored.blob, start, end, item))
             else:
                 _hand_over(planner, item, stored, memoryview(b""))
-        _Fetcher(self._location, self._fetch_options).run(
-            merge_spans(spans, self._fetch_options.merge), planner, self._storage
+        _Fetcher(self._location, self._options).run(
+            merge_spans(spans, _MERGE), planner, self._storage
         )
         done: Future[None] = Future()
         done.set_result(None)
@@ -290,9 +278,14 @@ class _Fetcher:
     no copy (for a 1 GiB tensor, 1 GiB less at peak).
     """
 
-    def __init__(self, location: Location, options: _FetchOptions) -> None:
+    def __init__(self, location: Location, options: ClientOptions) -> None:
         self._location = location
-        self._options = options
+        self._part_size = options.part_size or PART_SIZE
+        self._min_part = max(1, self._part_size // 2)
+        self._max_concurrency = options.max_concurrency or _MAX_CONCURRENCY
+        # Fetched bytes held at once: ranges in flight plus the one being handed to
+        # torch (256 MiB with the defaults).
+        self._max_in_flight = self._part_size * self._max_concurrency
 
     def run(
         self,
@@ -305,12 +298,12 @@ class _Fetcher:
         in_flight = 0
         queue = collections.deque(fetches)
         with concurrent.futures.ThreadPoolExecutor(
-            self._options.max_concurrency, thread_name_prefix="azstoragetorch-dcp-read"
+            self._max_concurrency, thread_name_prefix="azstoragetorch-dcp-read"
         ) as pool:
             try:
                 while queue or pending:
                     while queue and (
-                        not pending or in_flight + queue[0].size <= self._options.max_in_flight
+                        not pending or in_flight + queue[0].size <= self._max_in_flight
                     ):
                         fetch = queue.popleft()
                         pending.append(self._start(pool, fetch, planner, storage))
@@ -364,8 +357,6 @@ class _Fetcher:
             view = memoryview(bytearray(lead + fetch.size))[lead:]
         parts = [
             pool.submit(client.read_into, fetch.start + offset, view[offset : offset + length], "")
-            for offset, length in split_parts(
-                fetch.size, self._options.part_size, self._options.min_part
-            )
+            for offset, length in split_parts(fetch.size, self._part_size, self._min_part)
         ]
         return _Started(fetch, view, parts, target, direct)

@@ -18,8 +18,8 @@ from torch.distributed.checkpoint.planner import SavePlan, SavePlanner, WriteIte
 from torch.distributed.checkpoint.storage import StorageWriter, WriteResult
 from torch.futures import Future
 
-from azstoragetorch._core._blob_client import BlobClient, ClientOptions
-from azstoragetorch._core._client_factory import reject_unknown
+from azstoragetorch._core._blob_client import BlobClient
+from azstoragetorch._core._client_factory import options_or_default
 from azstoragetorch._core._credentials import Credential
 from azstoragetorch.exceptions import (
     BlobNotFoundError,
@@ -28,7 +28,7 @@ from azstoragetorch.exceptions import (
     FatalBlobIOWriteError,
 )
 from azstoragetorch.io._reader import BlobReader
-from azstoragetorch.io._writer import BlobWriter, WriteOptions
+from azstoragetorch.io._writer import BlobWriter
 from azstoragetorch.io.dcp._layout import (
     LAYOUT_VERSION,
     METADATA_NAME,
@@ -38,13 +38,16 @@ from azstoragetorch.io.dcp._layout import (
     tensor_memory,
 )
 from azstoragetorch.io.dcp._location import Located
+from azstoragetorch.options import ClientOptions
 
 __all__ = ["BlobStorageWriter"]
 
 _MIB = 1024 * 1024
 # Per data blob. Each rank writes FILES_PER_RANK blobs at once, so a rank holds at
 # most FILES_PER_RANK * max_buffer of data not yet uploaded.
-_WRITE_OPTIONS = WriteOptions(block_size=32 * _MIB, max_buffer=128 * _MIB, max_concurrency=4)
+# Each rank writes _FILES_PER_RANK blobs at once: 32 MiB blocks keep its buffers at
+# 256 MiB, like one BlobIO with 64 MiB blocks.
+_BLOCK_SIZE = 32 * _MIB
 _FILES_PER_RANK = 2
 
 
@@ -95,6 +98,8 @@ class BlobStorageWriter(Located, StorageWriter):
         :class:`~azstoragetorch.exceptions.CheckpointExistsError` before anything is
         uploaded if ``<prefix>/.metadata`` exists, and at the end if another save
         committed a checkpoint there in the meantime (that one is kept).
+    :param options: Timeouts, retries and transfer sizes, as a
+        :class:`~azstoragetorch.options.ClientOptions`; ``None`` uses the defaults.
     :raises ValueError: for a URL that names no container, or a snapshot or version.
     :raises TypeError: for a credential of an unsupported type.
 
@@ -109,15 +114,10 @@ class BlobStorageWriter(Located, StorageWriter):
         *,
         credential: Credential = None,
         overwrite: bool = False,
-        **_internal_only_kwargs: Any,
+        options: ClientOptions | None = None,
     ) -> None:
         super().__init__()
-        self._options: ClientOptions = _internal_only_kwargs.pop("client_options", ClientOptions())
-        self._write_options: WriteOptions = _internal_only_kwargs.pop(
-            "write_options", _WRITE_OPTIONS
-        )
-        self._files_per_rank: int = _internal_only_kwargs.pop("files_per_rank", _FILES_PER_RANK)
-        reject_unknown(_internal_only_kwargs, "BlobStorageWriter()")
+        self._options = options_or_default(options)
         self._credential = credential
         self._locate(url)
         self._overwrite = overwrite
@@ -167,7 +167,7 @@ class BlobStorageWriter(Located, StorageWriter):
 
     def write_data(self, plan: SavePlan, planner: SavePlanner) -> Future[list[WriteResult]]:
         files: _RankFiles = plan.storage_data
-        buckets = _split_by_size(plan.items, self._files_per_rank)
+        buckets = _split_by_size(plan.items, _FILES_PER_RANK)
         failed = threading.Event()
         results: list[WriteResult] = []
         with concurrent.futures.ThreadPoolExecutor(
@@ -200,7 +200,9 @@ class BlobStorageWriter(Located, StorageWriter):
         client = self._location.client(METADATA_NAME)
         # Without overwrite, the commit itself refuses an existing checkpoint: another
         # save to the same prefix may have committed since prepare_global_plan checked.
-        writer = BlobWriter(client, self._write_options, create_only=not self._overwrite)
+        writer = BlobWriter(
+            client, self._options, block_size=_BLOCK_SIZE, create_only=not self._overwrite
+        )
         try:
             writer.write(memoryview(payload))
             writer.commit()
@@ -238,7 +240,7 @@ class BlobStorageWriter(Located, StorageWriter):
         failed: threading.Event,
     ) -> list[WriteResult]:
         """Upload ``items`` one after another as the data blob ``name``."""
-        writer = BlobWriter(self._location.client(name), self._write_options)
+        writer = BlobWriter(self._location.client(name), self._options, block_size=_BLOCK_SIZE)
         results = []
         try:
             for item in items:
