@@ -399,23 +399,61 @@ def test_a_proxy_in_the_environment_sends_through_it(server, monkeypatch):
     assert server.requests[0][1] == target  # a proxy is sent the absolute URL
 
 
-@pytest.mark.parametrize("variable", ["ALL_PROXY", "http_proxy", "all_proxy"])
-def test_every_proxy_variable_requests_reads_is_honoured(server, monkeypatch, variable):
+def clear_proxies(monkeypatch):
     for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY"):
         monkeypatch.delenv(name, raising=False)
         monkeypatch.delenv(name.lower(), raising=False)
+
+
+@pytest.mark.parametrize("variable", ["ALL_PROXY", "http_proxy", "all_proxy"])
+def test_every_proxy_variable_is_honoured_by_the_one_transport(server, monkeypatch, variable):
+    clear_proxies(monkeypatch)
     monkeypatch.setenv(variable, server.url)
     with HttpClientTransport() as transport:
         response = get(transport, "http://storage.invalid:10000/account/blob")
-    assert not isinstance(response, HttpClientResponse)
+        assert isinstance(response, HttpClientResponse)
+        assert response.body() == BODY
     assert server.requests[0][1] == "http://storage.invalid:10000/account/blob"
 
 
-def test_a_proxies_option_sends_through_the_requests_transport(server, transport):
-    response = get(transport, "http://storage.invalid:10000/x", proxies={"http": server.url})
-    assert response.status_code == 200
-    assert not isinstance(response, HttpClientResponse)
-    assert server.requests[0][1] == "http://storage.invalid:10000/x"
+def test_proxy_credentials_go_only_in_the_proxy_authorization_header(server, monkeypatch):
+    clear_proxies(monkeypatch)
+    address = server.url.split("://")[1]
+    monkeypatch.setenv("HTTP_PROXY", f"http://alice:s%40cret-pw@{address}")
+    with HttpClientTransport() as transport:
+        assert get(transport, "http://storage.invalid:10000/b").body() == BODY
+    _, target, headers = server.requests[0]
+    assert headers["Proxy-Authorization"] == "Basic YWxpY2U6c0BjcmV0LXB3"  # alice:s@cret-pw
+    assert target == "http://storage.invalid:10000/b"
+    assert headers["Host"] == "storage.invalid:10000"
+
+
+def test_an_unreachable_proxy_is_named_without_its_credentials(monkeypatch):
+    clear_proxies(monkeypatch)
+    monkeypatch.setenv("HTTP_PROXY", "http://alice:hunter22@127.0.0.1:9")  # nothing listens
+    with HttpClientTransport() as transport:
+        with pytest.raises(ServiceRequestError) as caught:
+            get(transport, "http://storage.invalid:10000/b")
+        pool = transport._pools["http://storage.invalid:10000"]
+        assert repr(pool._proxy) == "Proxy(127.0.0.1:9)"
+        assert "hunter22" not in repr(vars(pool))
+    assert "through the proxy 127.0.0.1:9" in str(caught.value)
+    assert "hunter22" not in str(caught.value)
+    assert "alice" not in str(caught.value)
+
+
+def test_an_https_proxy_url_is_refused_clearly(monkeypatch):
+    clear_proxies(monkeypatch)
+    monkeypatch.setenv("HTTPS_PROXY", "https://bob:pw123@proxy.invalid:3129")
+    with HttpClientTransport() as transport, pytest.raises(ValueError) as caught:
+        get(transport, "https://storage.invalid/b")
+    assert "only http:// proxies" in str(caught.value)
+    assert "pw123" not in str(caught.value)
+
+
+def test_options_the_transport_does_not_implement_are_refused(transport):
+    with pytest.raises(TypeError, match=r"does not support \['proxies'\]"):
+        get(transport, "http://storage.invalid:10000/x", proxies={"http": "http://p:1"})
 
 
 def test_no_proxy_sends_directly(server, monkeypatch):
@@ -427,9 +465,7 @@ def test_no_proxy_sends_directly(server, monkeypatch):
 
 
 def test_the_environment_is_read_once_per_host(server, monkeypatch):
-    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY"):
-        monkeypatch.delenv(name, raising=False)
-        monkeypatch.delenv(name.lower(), raising=False)
+    clear_proxies(monkeypatch)
     with HttpClientTransport() as transport:
         assert get(transport, f"{server.url}/blob").body() == BODY
         # Decided when the host was first contacted: a proxy set later is not read.

@@ -8,13 +8,16 @@ as it is over a pooled keep-alive connection and hands the body's
 ``http.client.HTTPResponse`` to the caller, which reads it straight into its own
 buffers.
 
-Where it differs from azure-core's ``RequestsTransport``:
+It is the only transport: every host, proxied or not, goes through it.
 
 - Proxies: when the environment routes a host through a proxy (``HTTPS_PROXY``,
-  ``HTTP_PROXY``, ``ALL_PROXY``, minus ``NO_PROXY``), that host's requests go
-  through ``RequestsTransport``, which tunnels. Decided once per host.
-- Trust: ``REQUESTS_CA_BUNDLE`` or ``CURL_CA_BUNDLE``, else certifi's bundle, as
-  requests does; read once per host, when it is first contacted.
+  ``HTTP_PROXY``, ``ALL_PROXY``, minus ``NO_PROXY``), https requests go through a
+  ``CONNECT`` tunnel (``HTTPSConnection.set_tunnel``) and plain http requests are
+  sent to the proxy in absolute form. The proxy's credentials travel only in the
+  ``Proxy-Authorization`` header, which no log, message or repr shows. Decided once
+  per host, when it is first contacted.
+- Trust: ``REQUESTS_CA_BUNDLE``, then ``CURL_CA_BUNDLE``, then ``SSL_CERT_FILE``,
+  else certifi's bundle; read once per host.
 - No ``Accept-Encoding`` is sent, so bodies are never compressed.
 """
 
@@ -41,7 +44,7 @@ from azstoragetorch._core._connection_pool import (
     POOL_SIZE,
     ConnectionPool,
     ca_bundle,
-    proxy_applies,
+    proxy_for,
     tls_context,
 )
 from azstoragetorch._core._response import FastHeadersResponse
@@ -70,28 +73,20 @@ _CLOSED_BY_SERVER = (
 _JOIN_LIMIT = 64 * 1024
 
 
-class _ThroughProxy:
-    """Marks a host whose requests go through the requests transport."""
-
-
-_THROUGH_PROXY = _ThroughProxy()
-
-
 class HttpClientTransport(HttpTransport[HttpRequest, HttpResponse]):
     """Sends requests over pooled ``http.client`` connections, one pool per host.
 
     Thread-safe. Not fork-safe by itself: use one per process (``_shared_transport`` does).
     Accepts the ``stream``, ``connection_timeout`` and ``read_timeout`` options of
-    azure-core transports; a request with any other option (``proxies``,
-    ``connection_verify``, ``connection_cert``...) or with multipart ``files`` goes
-    through ``RequestsTransport``, which implements them.
+    azure-core transports, and ``max_connections_per_host``; any other option
+    (``proxies``, ``connection_verify``...) or multipart ``files`` is refused with
+    ``TypeError``: the environment configures proxies and trust.
     """
 
     def __init__(self) -> None:
-        self._pools: dict[str, ConnectionPool | _ThroughProxy] = {}
+        self._pools: dict[str, ConnectionPool] = {}
         self._contexts: dict[str | None, Any] = {}
         self._lock = threading.Lock()
-        self._fallback: HttpTransport[HttpRequest, HttpResponse] | None = None
 
     def send(
         self,
@@ -110,21 +105,17 @@ class HttpClientTransport(HttpTransport[HttpRequest, HttpResponse]):
             complete; ``ServiceResponseTimeoutError`` if the server was silent for
             ``read_timeout`` seconds.
         """
+        if kwargs or request.files:
+            unsupported = sorted(kwargs) + (["files"] if request.files else [])
+            raise TypeError(f"The azstoragetorch transport does not support {unsupported}")
         origin, target = _split(request.url)
         pool = self._pools.get(origin) or self._pool_for(origin)
-        if isinstance(pool, _ThroughProxy) or kwargs or request.files:
-            return self._requests_transport().send(
-                request,
-                stream=stream,
-                connection_timeout=connection_timeout,
-                read_timeout=read_timeout,
-                **kwargs,
-            )
+        target = pool.prefix + target
         body = _Body(request.data)
         connection, reused = pool.take(connection_timeout)
         while True:
             try:
-                raw = _exchange(connection, request, target, body, read_timeout)
+                raw = _exchange(connection, request, target, body, read_timeout, pool.proxy_headers)
                 break
             except BaseException as error:
                 connection.close()
@@ -151,7 +142,7 @@ class HttpClientTransport(HttpTransport[HttpRequest, HttpResponse]):
                 raise _response_error(error) from error
         return response
 
-    def _pool_for(self, origin: str) -> ConnectionPool | _ThroughProxy:
+    def _pool_for(self, origin: str) -> ConnectionPool:
         with self._lock:
             pool = self._pools.get(origin)
             if pool is None:
@@ -159,26 +150,19 @@ class HttpClientTransport(HttpTransport[HttpRequest, HttpResponse]):
                 self._pools[origin] = pool
             return pool
 
-    def _new_pool(self, origin: str) -> ConnectionPool | _ThroughProxy:
-        if proxy_applies(origin):
-            return _THROUGH_PROXY
+    def _new_pool(self, origin: str) -> ConnectionPool:
         parts = urllib.parse.urlsplit(origin)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"Cannot send a request to {origin!r}: not an http(s) URL")
+        proxy = proxy_for(origin)
         context = None
+        trust = ca_bundle()
         if parts.scheme == "https":
-            bundle = ca_bundle()
-            context = self._contexts.get(bundle)
+            context = self._contexts.get(trust.path)
             if context is None:
-                context = self._contexts[bundle] = tls_context(bundle)
+                context = self._contexts[trust.path] = tls_context(trust.path)
         default_port = 443 if parts.scheme == "https" else 80
-        return ConnectionPool(parts.hostname, parts.port or default_port, context)
-
-    def _requests_transport(self) -> HttpTransport[HttpRequest, HttpResponse]:
-        with self._lock:
-            if self._fallback is None:
-                self._fallback = _new_requests_transport()
-            return self._fallback
+        return ConnectionPool(parts.hostname, parts.port or default_port, context, proxy, trust)
 
     def open(self) -> None:
         pass
@@ -187,12 +171,8 @@ class HttpClientTransport(HttpTransport[HttpRequest, HttpResponse]):
         """Close every idle connection; responses still being read keep theirs."""
         with self._lock:
             pools, self._pools = self._pools, {}
-            fallback, self._fallback = self._fallback, None
         for pool in pools.values():
-            if isinstance(pool, ConnectionPool):
-                pool.close()
-        if fallback is not None:
-            fallback.close()
+            pool.close()
 
     def __enter__(self) -> HttpClientTransport:
         return self
@@ -350,6 +330,7 @@ def _exchange(
     target: str,
     body: _Body,
     read_timeout: float | None,
+    proxy_headers: dict[str, str],
 ) -> FastHeadersResponse:
     """Send ``request`` on ``connection`` and read the response's status and headers."""
     method = request.method
@@ -359,6 +340,9 @@ def _exchange(
     connection.sock.settimeout(read_timeout)
     connection.putrequest(method, target, skip_accept_encoding=True)
     for name, value in headers.items():
+        connection.putheader(name, value)
+    # Added here, after every pipeline policy (the logging one included) has run.
+    for name, value in proxy_headers.items():
         connection.putheader(name, value)
     chunked = body.length is None
     if chunked:
@@ -379,20 +363,3 @@ def _response_error(error: BaseException) -> ServiceResponseError:
         return ServiceResponseTimeoutError(f"The response timed out: {error}", error=error)
     message = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
     return ServiceResponseError(f"The connection broke: {message}", error=error)
-
-
-def _new_requests_transport() -> HttpTransport[HttpRequest, HttpResponse]:
-    import requests
-    import requests.adapters
-    from azure.core.pipeline.transport import RequestsTransport
-
-    session = requests.Session()
-    adapter = requests.adapters.HTTPAdapter(pool_connections=8, pool_maxsize=POOL_SIZE)
-    session.mount("https://", adapter)
-    session.mount("http://", adapter)
-    return RequestsTransport(  # type: ignore[no-any-return]
-        session=session,
-        session_owner=True,
-        connection_timeout=CONNECTION_TIMEOUT,
-        read_timeout=READ_TIMEOUT,
-    )

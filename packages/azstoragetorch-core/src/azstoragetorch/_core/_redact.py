@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import contextlib
-import logging
 import re
 
-__all__ = ["RedactingFilter", "install_log_redaction", "redact", "redact_exception_chain"]
+__all__ = ["redact", "redact_exception_chain"]
 
 REDACTED = "REDACTED"
 
@@ -42,44 +41,3 @@ def redact_exception_chain(exc: BaseException) -> None:
                 with contextlib.suppress(AttributeError):  # a read-only property
                     setattr(current, attribute, redact(value))
         current = current.__cause__ or current.__context__
-
-
-# urllib3's loggers that print request URLs: request lines ("GET /c/b?...&sig=..."),
-# retries and redirects. azure-core's HTTP logging policy redacts on its own.
-URLLIB3_LOGGERS = (
-    "urllib3.connectionpool",
-    "urllib3.poolmanager",
-    "urllib3.util.retry",
-)
-
-
-class RedactingFilter(logging.Filter):
-    """Rewrites a log record's message with its secrets redacted; drops no record.
-
-    A filter on a logger runs before the record reaches any handler, including the
-    root logger's, and only for records that are logged at an enabled level: with
-    DEBUG off it costs nothing.
-    """
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        try:
-            message = record.getMessage()
-        except Exception:  # a malformed record: leave it to the handlers to report
-            return True
-        cleaned = redact(message)
-        if cleaned != message:
-            record.msg, record.args = cleaned, None
-        return True
-
-
-def install_log_redaction() -> None:
-    """Put a :class:`RedactingFilter` on urllib3's URL-printing loggers, once.
-
-    urllib3 logs every request line at DEBUG with the full query string, SAS
-    included. Logger filters apply only to records created on that very logger, so
-    each logger gets one; installing again (a reload, a second import) adds none.
-    """
-    for name in URLLIB3_LOGGERS:
-        logger = logging.getLogger(name)
-        if not any(type(f).__name__ == RedactingFilter.__name__ for f in logger.filters):
-            logger.addFilter(RedactingFilter())

@@ -1,9 +1,5 @@
 """The HTTP transport: one connection pool per process, rebuilt after ``fork``.
 
-Importing it installs a filter that redacts SAS signatures from urllib3's DEBUG
-log records (see ``_redact.install_log_redaction``), for hosts reached through
-requests (behind a proxy).
-
 Sharing a socket between processes mixes up responses (DataLoader workers are forked
 from the process that may already have used the dataset), so every pipeline reaches
 the pool through :class:`ProcessLocalTransport`, which looks the pool up by PID at
@@ -19,20 +15,10 @@ from azure.core.pipeline.transport import HttpRequest, HttpResponse, HttpTranspo
 
 from azstoragetorch._core._http_transport import HttpClientTransport
 from azstoragetorch._core._process_local import ProcessLocal
-from azstoragetorch._core._redact import install_log_redaction
 
 __all__ = ["ProcessLocalTransport", "shared_transport"]
 
 _shared: ProcessLocal[HttpClientTransport] = ProcessLocal(HttpClientTransport)
-
-
-# urllib3 logs request lines, SAS included, at DEBUG; our http.client transport
-# logs none, but proxied hosts still go through requests and urllib3. Every request
-# of the library goes through this module, so redaction is in place before the
-# first one; it stays for the process's life because records of our requests come
-# from whichever thread sends them, and a filter added and removed around each
-# request would race with the other threads' requests.
-install_log_redaction()
 
 
 def shared_transport() -> HttpClientTransport:
