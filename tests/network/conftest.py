@@ -23,11 +23,11 @@ from _azurite_credentials import StaticTokenCredential
 from azure.core.credentials import AzureNamedKeyCredential
 from azure.storage.blob import BlobServiceClient
 
-from azstoragetorch._core import _shared_transport
-
 _HERE = str(Path(__file__).resolve().parent)
 if _HERE not in sys.path:
     sys.path.insert(0, _HERE)
+
+from _routes import fresh_transport  # noqa: E402
 
 PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY")
 
@@ -96,15 +96,6 @@ def forward_proxy(tmp_path_factory) -> Iterator[ForwardProxy]:
         process.wait(timeout=10)
 
 
-def _fresh_transport() -> None:
-    # Whether a host goes through a proxy is decided when this process first
-    # contacts it; earlier tests have contacted Azurite directly.
-    transport = _shared_transport._shared.existing()
-    if transport is not None:
-        transport.close()
-    _shared_transport._shared.reset()
-
-
 @pytest.fixture
 def proxied(forward_proxy, monkeypatch) -> Iterator[ForwardProxy]:
     """Every host goes through the proxy: HTTP_PROXY and HTTPS_PROXY name it."""
@@ -113,9 +104,9 @@ def proxied(forward_proxy, monkeypatch) -> Iterator[ForwardProxy]:
         monkeypatch.delenv(name.lower(), raising=False)
     monkeypatch.setenv("HTTP_PROXY", forward_proxy.url())
     monkeypatch.setenv("HTTPS_PROXY", forward_proxy.url())
-    _fresh_transport()
+    fresh_transport()
     yield forward_proxy
-    _fresh_transport()
+    fresh_transport()
 
 
 @dataclasses.dataclass

@@ -16,13 +16,13 @@ import pytest
 import torch
 import torch.multiprocessing
 from _proxy_children import save_and_load
+from _routes import fresh_transport
 from torch.utils.data import DataLoader
 
 from azstoragetorch.datasets import BlobDataset, IterableBlobDataset
 from azstoragetorch.exceptions import BlobServiceError
 from azstoragetorch.io import BlobIO
 from azstoragetorch.options import ClientOptions
-from conftest import _fresh_transport
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
 
@@ -30,7 +30,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
 def went_through(proxy, target) -> bool:  # type: ignore[no-untyped-def]
     # proxy.py logs a connection's request when the connection ends: end ours, then
     # give the proxy a moment to write its line.
-    _fresh_transport()
+    fresh_transport()
     deadline = time.monotonic() + 10
     while not proxy.lines_for(target.port) and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -94,7 +94,7 @@ def test_no_proxy_sends_straight_to_the_host(target, proxied, monkeypatch):
     fast = ClientOptions(max_retries=0)
     with pytest.raises(BlobServiceError, match=r"through the proxy 127\.0\.0\.1:9"):
         BlobIO(f"{target.url}/direct.bin", "rb", credential=target.credential, options=fast)
-    _fresh_transport()
+    fresh_transport()
     monkeypatch.setenv("NO_PROXY", "localhost,127.0.0.1")
     with BlobIO(f"{target.url}/direct.bin", "wb", credential=target.credential) as f:
         f.write(b"direct")
@@ -112,7 +112,7 @@ def test_proxy_credentials_never_show(target, proxied, monkeypatch, caplog):
     wrong = "wrong-pw-0123"
     monkeypatch.setenv("HTTP_PROXY", proxied.url(wrong))
     monkeypatch.setenv("HTTPS_PROXY", proxied.url(wrong))
-    _fresh_transport()
+    fresh_transport()
     with pytest.raises(BlobServiceError) as caught:
         BlobIO(url, "rb", credential=target.credential, options=ClientOptions(max_retries=0))
     error: BaseException | None = caught.value
