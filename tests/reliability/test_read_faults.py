@@ -174,7 +174,7 @@ def test_persistent_read_faults_raise_a_service_error_naming_the_blob(
     if when == "opening":
         # Every attempt the retry policy allows was made, and no more (a broken body
         # of the opening GET costs one more: the reader fetches that window again).
-        assert proxy.faults_fired in (FAST.retry_total + 1, FAST.retry_total + 2)
+        assert proxy.faults_fired in (FAST.max_retries + 1, FAST.max_retries + 2)
     else:
         # Parallel parts each retry on their own; at least one ran out of attempts.
-        assert proxy.faults_fired >= FAST.retry_total + 1
+        assert proxy.faults_fired >= FAST.max_retries + 1

@@ -90,7 +90,7 @@ def test_writes_through_persistent_faults_raise_fatal_error_and_keep_the_old_blo
     assert QUOTED in str(caught.value)
     if isinstance(fault, Respond):
         assert underlying.status_code == fault.status
-    assert proxy.faults_fired >= FAST.retry_total + 1
+    assert proxy.faults_fired >= FAST.max_retries + 1
 
 
 @pytest.mark.parametrize("target", TARGETS.keys())
