@@ -274,17 +274,17 @@ def test_sequential_reads_fetch_the_next_window_before_it_is_needed(upload, key,
     with BlobIO(url, "rb", credential=key, options=options) as f:
         assert f.read(2048) == data[:2048]  # served by the window fetched at open
         assert f.read(2048) == data[2048:4096]
-        assert f.read(2048) == data[4096:6144]  # a sequential refill...
-        f._reader._next[2].result()  # ...which started fetching the window after it
+        assert f.read(2048) == data[4096:6144]  # a sequential refill doubles the window...
+        f._reader._next[2].result()  # ...and starts fetching the window after it
         ranges = [r.headers.get("x-ms-range") for r in recorder.requests if r.method == "GET"]
-        assert ranges[-1] == "bytes=8192-12287"
+        assert ranges[-1] == "bytes=12288-20479"
         gets = len(ranges)
-        assert f.read(2048) == data[6144:8192]
-        assert f.read(2048) == data[8192:10240]
+        for start in range(6144, 14336, 2048):
+            assert f.read(2048) == data[start : start + 2048]
         f._reader._next[2].result()
         # Served from the prefetched window: the only new request is the next prefetch.
         assert len([r for r in recorder.requests if r.method == "GET"]) == gets + 1
-        assert f.read() == data[10240:]
+        assert f.read() == data[14336:]
 
 
 def test_sequential_windows_are_received_into_the_buffer_of_a_window_before(
@@ -304,10 +304,12 @@ def test_sequential_windows_are_received_into_the_buffer_of_a_window_before(
             assert f.read(1024) == data[start : start + 1024]
             buffers.setdefault(reader._window_start, reader._window.obj)
         assert f.read() == b""
-    assert sorted(buffers) == list(range(0, len(data), 4096))
-    # The window being read and the one being fetched behind it take turns with two
-    # buffers: 16 windows, 2 buffers.
-    assert len({id(buffer) for buffer in buffers.values()}) == 2
+    # The first window is read_ahead long; sequential reading doubles it once.
+    assert sorted(buffers) == [0, *range(4096, len(data), 8192)]
+    # Once the window has its final size, the window being read and the one being
+    # fetched behind it take turns with two buffers; the windows before that had
+    # their own: 9 windows, 4 buffers, not one per window.
+    assert len({id(buffer) for buffer in buffers.values()}) == 4
     assert advised == []
 
 
