@@ -119,8 +119,7 @@ def _measure(
         measured.imports = imports.measure(interpreters, reps=3 if quick else 7)
     if "io" not in parts and "datasets" not in parts:
         return measured
-    sys.path.insert(0, str(REPO / "tools"))
-    import azurite
+    from .rig import azurite
 
     measured.azurite_version = azurite.installed_version() or azurite.pinned_version()
     workdir = Path(tempfile.mkdtemp(prefix="run-", dir=BENCH_DIR))
