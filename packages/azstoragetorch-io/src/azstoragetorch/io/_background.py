@@ -9,8 +9,11 @@ upload commits, so a failed or cancelled save leaves the previous blob as it was
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import copy
+import logging
 import threading
+import weakref
 from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import Any, Literal
@@ -22,6 +25,8 @@ from azstoragetorch._core._url import BlobURL
 from azstoragetorch.io._blob_io import BlobIO
 
 __all__ = ["BackgroundSaver", "SaveHandle"]
+
+_log = logging.getLogger(__name__)
 
 _WHEN_BUSY = ("wait", "fail")
 
@@ -61,10 +66,13 @@ class SaveHandle:
         return self._future.exception(timeout)
 
     def cancel(self) -> bool:
-        """Stop the save without committing anything.
+        """Stop the save without committing anything, and wait until it has stopped.
 
-        :returns: ``False`` if the blob is already committed (or the save failed);
-            otherwise ``True``, and :meth:`result` raises ``CancelledError``.
+        A running save stops at its next write or just before its commit; the blob
+        keeps its previous content.
+
+        :returns: ``True`` if the save was stopped (:meth:`result` then raises
+            ``CancelledError``); ``False`` if it had committed or failed already.
         """
         if self._future.cancel():
             return True
@@ -133,13 +141,12 @@ class BackgroundSaver:
         self._credential = credential
         self._when_busy = when_busy
         self._slots = threading.BoundedSemaphore(max_in_flight)
-        # Worker threads of an executor are joined at interpreter exit, so a normal
-        # exit waits for the saves in flight.
         self._executor = concurrent.futures.ThreadPoolExecutor(
             max_workers=max_in_flight, thread_name_prefix="azstoragetorch-save"
         )
         self._handles: list[SaveHandle] = []
         self._closed = False
+        _wait_at_exit(self)
 
     def __repr__(self) -> str:
         return f"<BackgroundSaver in_flight={sum(not h.done() for h in self._handles)}>"
@@ -240,6 +247,8 @@ class BackgroundSaver:
             try:
                 with BlobIO(blob_url, "wb", credential=self._credential) as blob:
                     torch.save(snapshot, _Cancellable(blob, handle._cancel))
+                    if handle._cancel.is_set():
+                        raise _Cancelled  # the last chance before the commit
             except _Cancelled:
                 # A running future cannot be cancelled through its API; its result
                 # raises CancelledError all the same.
@@ -251,6 +260,32 @@ class BackgroundSaver:
         finally:
             del snapshot
             self._slots.release()
+
+
+def _wait_at_exit(saver: BackgroundSaver) -> None:
+    """Make a normal interpreter exit wait for ``saver``'s saves in flight.
+
+    The wait must come before ``concurrent.futures`` stops accepting work at exit,
+    because a save's upload (BlobIO's writer) still submits blocks then. Hooks
+    registered with ``threading._register_atexit`` run last-registered first, before
+    the interpreter joins its threads; ``concurrent.futures`` registers its own at
+    import, so ours, registered later, runs before it. (``atexit`` hooks run too late.)
+    """
+    reference = weakref.ref(saver)
+
+    def wait() -> None:
+        live = reference()
+        if live is None:
+            return
+        for handle in list(live._handles):
+            error = handle._future.exception() if not handle._future.cancelled() else None
+            if error is not None and not isinstance(error, concurrent.futures.CancelledError):
+                _log.error("A background save to %s failed at exit: %s", handle.url, error)
+
+    register = getattr(threading, "_register_atexit", None)
+    if register is not None:
+        with contextlib.suppress(RuntimeError):  # already shutting down
+            register(wait)
 
 
 class _Cancelled(Exception):
