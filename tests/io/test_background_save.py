@@ -53,9 +53,11 @@ def test_a_saved_state_dict_loads_as_it_was_when_save_returned(blob_url, key):
         with torch.no_grad():
             model.weight.add_(100.0)  # training goes on: the save must not see it
         assert handle.result(timeout=30) is None
-        assert handle.done() and handle.exception() is None
+        assert handle.done()
+        assert handle.exception() is None
     loaded = load(blob_url, key)
-    assert loaded["step"] == 3 and loaded["names"] == ["a", "b"]
+    assert loaded["step"] == 3
+    assert loaded["names"] == ["a", "b"]
     for name, tensor in expected.items():
         assert torch.equal(loaded["model"][name], tensor)
 
@@ -117,9 +119,7 @@ def test_a_cancelled_save_commits_nothing_and_keeps_the_previous_blob(
     assert handle.cancel() is False or handle.done()
 
 
-def test_a_failed_save_raises_from_its_handle_and_at_close_and_keeps_the_blob(
-    container, azurite
-):
+def test_a_failed_save_raises_from_its_handle_and_at_close_and_keeps_the_blob(container, azurite):
     container.client.upload_blob("guarded.pt", b"original")
     sas = generate_blob_sas(
         azurite.account_name,

@@ -26,9 +26,7 @@ def put(container, *blob_names):
         container.client.upload_blob(name, name.encode(), overwrite=True)
 
 
-def test_checkpoints_are_listed_newest_first_with_dcp_folders_and_without_strays(
-    container, key
-):
+def test_checkpoints_are_listed_newest_first_with_dcp_folders_and_without_strays(container, key):
     put(container, "run1/step-100.pt", "run1/dcp-a/.metadata", "run1/dcp-a/x/__0_0.distcp")
     # Last-modified times have one-second resolution: these are a second newer.
     time.sleep(1.1)
@@ -44,10 +42,12 @@ def test_checkpoints_are_listed_newest_first_with_dcp_folders_and_without_strays
     first = found[0]
     assert isinstance(first, CheckpointInfo)
     assert first.url == f"{container.url}/run1/step-20.pt"
-    assert not first.distributed and first.size == len(b"run1/step-20.pt")
+    assert not first.distributed
+    assert first.size == len(b"run1/step-20.pt")
     assert first.last_modified.tzinfo is not None
     assert first.last_modified > found[-1].last_modified
-    assert found[2].distributed and found[2].url == f"{container.url}/run1/dcp-b"
+    assert found[2].distributed
+    assert found[2].url == f"{container.url}/run1/dcp-b"
 
 
 def test_an_empty_or_missing_prefix_lists_nothing(container, key):
@@ -108,14 +108,18 @@ def test_prune_keeps_the_newest_and_deletes_the_oldest_first(container, key):
     assert prune_checkpoints(f"{container.url}/run", keep_last=2, credential=key) == []
 
 
-@pytest.mark.parametrize(("value", "error"), [(0, ValueError), (-3, ValueError), (True, TypeError), (1.5, TypeError)])
+@pytest.mark.parametrize(
+    ("value", "error"), [(0, ValueError), (-3, ValueError), (True, TypeError), (1.5, TypeError)]
+)
 def test_keep_last_below_one_or_not_an_integer_is_refused_before_any_request(value, error, key):
     url = "http://127.0.0.1:1/devstoreaccount1/c/run"  # nothing listens there
     with pytest.raises(error, match="keep_last"):
         prune_checkpoints(url, keep_last=value, credential=key)
 
 
-@pytest.mark.parametrize("url", ["/tmp/run1", "s3://bucket/run1", "http://127.0.0.1:1/devstoreaccount1"])
+@pytest.mark.parametrize(
+    "url", ["/tmp/run1", "s3://bucket/run1", "http://127.0.0.1:1/devstoreaccount1"]
+)
 def test_a_url_that_names_no_container_folder_is_refused(url, key):
     with pytest.raises(ValueError):
         list_checkpoints(url, credential=key)

@@ -273,7 +273,6 @@ class BlobClient:
             headers["If-None-Match"] = "*"
         self._send("PUT", query="comp=blocklist", headers=headers, body=payload)
 
-
     # -- deleting -----------------------------------------------------------------
 
     def delete(self) -> bool:

@@ -16,7 +16,7 @@ import threading
 import weakref
 from collections.abc import Callable, Mapping
 from types import TracebackType
-from typing import Any, Literal
+from typing import IO, Any, Literal, cast
 
 from typing_extensions import Buffer
 
@@ -81,7 +81,7 @@ class SaveHandle:
             self._future.result()
         except concurrent.futures.CancelledError:
             return True
-        except Exception:  # noqa: BLE001 - a failed save was not cancelled
+        except Exception:
             return False
         return False
 
@@ -206,7 +206,7 @@ class BackgroundSaver:
                 handle.result()
             except concurrent.futures.CancelledError:
                 pass
-            except Exception as error:  # noqa: BLE001 - re-raised below
+            except Exception as error:
                 first = first or error
         if first is not None:
             raise first
@@ -246,14 +246,14 @@ class BackgroundSaver:
                 return
             try:
                 with BlobIO(blob_url, "wb", credential=self._credential) as blob:
-                    torch.save(snapshot, _Cancellable(blob, handle._cancel))
+                    torch.save(snapshot, cast(IO[bytes], _Cancellable(blob, handle._cancel)))
                     if handle._cancel.is_set():
                         raise _Cancelled  # the last chance before the commit
             except _Cancelled:
                 # A running future cannot be cancelled through its API; its result
                 # raises CancelledError all the same.
                 future.set_exception(concurrent.futures.CancelledError())
-            except BaseException as error:  # noqa: BLE001 - handed to the caller
+            except BaseException as error:
                 future.set_exception(error)
             else:
                 future.set_result(None)
@@ -342,7 +342,7 @@ def _snapshot(value: Any, memo: dict[int, Any] | None = None) -> Any:
     elif isinstance(value, Mapping):
         items = [(k, _snapshot(v, memo)) for k, v in value.items()]
         try:
-            copied = type(value)(items)
+            copied = cast(Any, type(value))(items)
         except TypeError:
             copied = dict(items)
     elif isinstance(value, list):
