@@ -1,6 +1,7 @@
 """Checkpoint housekeeping against Azurite: list newest first, delete, keep the last N."""
 
 import datetime
+import itertools
 import time
 import urllib.parse
 
@@ -40,7 +41,7 @@ def test_checkpoints_are_listed_newest_first_with_dcp_folders_and_without_strays
     # The uploads of one group may straddle a second boundary: check the order's rule.
     assert {c.name for c in found[:3]} == {"step-20.pt", "step-9.pt", "dcp-b"}
     assert {c.name for c in found[3:]} == {"step-100.pt", "dcp-a"}
-    for newer, older in zip(found, found[1:]):
+    for newer, older in itertools.pairwise(found):
         assert newer.last_modified >= older.last_modified
         if newer.last_modified == older.last_modified:
             assert (newer.name, older.name) in {
