@@ -37,7 +37,7 @@ from azstoragetorch._core._errors import raise_for_response, raise_transport_err
 from azstoragetorch._core._shared_transport import ProcessLocalTransport
 from azstoragetorch._core._url import BlobURL
 from azstoragetorch._core._version import __version__
-from azstoragetorch.exceptions import ClientRequestIdMismatchError
+from azstoragetorch.exceptions import BlobNotFoundError, ClientRequestIdMismatchError
 
 __all__ = [
     "BlobClient",
@@ -272,6 +272,19 @@ class BlobClient:
         if create_only:
             headers["If-None-Match"] = "*"
         self._send("PUT", query="comp=blocklist", headers=headers, body=payload)
+
+    # -- deleting -----------------------------------------------------------------
+
+    def delete(self) -> bool:
+        """Delete the blob with its snapshots; ``False`` if there was nothing to delete.
+
+        A missing blob (or container) is not an error: deleting is idempotent.
+        """
+        try:
+            self._send("DELETE", headers={"x-ms-delete-snapshots": "include"})
+        except BlobNotFoundError:
+            return False
+        return True
 
 
 def _quote_block_id(block_id: str) -> str:
