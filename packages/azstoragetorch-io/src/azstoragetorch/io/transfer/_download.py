@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import errno
 import hashlib
 import os
 import threading
@@ -115,8 +116,13 @@ def run_download(
     dry_run: bool,
     progress: ProgressCallback | None,
     settings: TransferSettings,
+    tree: bool = True,
 ) -> TransferSummary:
-    """:func:`download` with the sizes of ``settings``."""
+    """:func:`download` with the sizes of ``settings``.
+
+    Without ``tree``, only a single blob may be downloaded (the command line's
+    default, without ``--recursive``).
+    """
     overwrite = check_overwrite(overwrite)
     concurrency = check_concurrency(concurrency)
     remote = Remote(url, credential)
@@ -146,6 +152,12 @@ def run_download(
                 f"'{remote.url.blob_name}' in {remote.url.container_url}.",
                 status_code=404,
                 error_code="BlobNotFound",
+            )
+        if not tree:
+            raise IsADirectoryError(
+                errno.EISDIR,
+                f"'{remote.url.url}' names a prefix, not a blob; download it as a tree "
+                "(--recursive) to get every blob under it",
             )
         if target.exists() and not target.is_dir():
             raise NotADirectoryError(
