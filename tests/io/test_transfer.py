@@ -104,7 +104,8 @@ def test_include_and_exclude_select_files(container, key, tmp_path):
 def test_a_dry_run_changes_nothing(container, key, tmp_path):
     make_tree(tmp_path / "src")
     summary = transfer.upload(tmp_path / "src", container.url, credential=key, dry_run=True)
-    assert summary.dry_run and len(summary.transferred) == len(TREE)
+    assert summary.dry_run
+    assert len(summary.transferred) == len(TREE)
     assert blobs(container) == {}
     transfer.upload(tmp_path / "src", container.url, credential=key)
     summary = transfer.download(container.url, tmp_path / "dst", credential=key, dry_run=True)
@@ -148,9 +149,12 @@ def test_a_rerun_with_nothing_changed_sends_only_list_requests(container, key, t
         proxy.seen.clear()
         again = transfer.download(proxy.url(container.url), tmp_path / "dst", credential=key)
         queries = [seen.query for seen in proxy.seen]
-    assert summary.transferred == () and len(summary.skipped) == len(TREE)
-    assert again.transferred == () and len(again.skipped) == len(TREE)
-    assert queries and all("comp=list" in query for query in queries)
+    assert summary.transferred == ()
+    assert len(summary.skipped) == len(TREE)
+    assert again.transferred == ()
+    assert len(again.skipped) == len(TREE)
+    assert queries
+    assert all("comp=list" in query for query in queries)
 
 
 def test_overwrite_never_leaves_existing_blobs_alone(container, key, tmp_path):
@@ -172,7 +176,8 @@ def test_a_prefix_downloads_to_the_same_tree(container, key, tmp_path):
     contents = make_tree(tmp_path / "src")
     transfer.upload(tmp_path / "src", f"{container.url}/data/", credential=key)
     summary = transfer.download(f"{container.url}/data", tmp_path / "dst", credential=key)
-    assert summary.ok and len(summary.transferred) == len(TREE)
+    assert summary.ok
+    assert len(summary.transferred) == len(TREE)
     assert read_tree(tmp_path / "dst") == contents
 
 
@@ -211,7 +216,8 @@ def test_a_blob_whose_content_does_not_match_its_md5_is_not_written(container, k
     wrong = hashlib.md5(b"other data").digest()
     container.client.get_blob_client("a.bin").set_http_headers(ContentSettings(content_md5=wrong))
     summary = transfer.download(f"{container.url}/", tmp_path / "dst", credential=key)
-    assert len(summary.failed) == 1 and "Content-MD5" in summary.failed[0].reason
+    assert len(summary.failed) == 1
+    assert "Content-MD5" in summary.failed[0].reason
     assert list((tmp_path / "dst").iterdir()) == []
 
 
@@ -223,7 +229,8 @@ def test_a_download_that_fails_midway_leaves_no_partial_file(container, key, tmp
         proxy.inject(Respond(412), method="GET", path="big.bin", ranged=True, nth=4)
         summary = _download_small_blocks(proxy.url(f"{container.url}/"), tmp_path / "dst", key)
         assert proxy.faults_fired == 1
-    assert len(summary.failed) == 1 and summary.failed[0].destination.endswith("big.bin")
+    assert len(summary.failed) == 1
+    assert summary.failed[0].destination.endswith("big.bin")
     assert list((tmp_path / "dst").iterdir()) == []
 
 
@@ -238,8 +245,12 @@ def test_list_one_level_shows_folders_and_blobs(container, key, tmp_path):
         ("notes.txt", False),
     ]
     notes = entries[-1]
-    assert notes.size == TREE["notes.txt"] and notes.etag and notes.etag.startswith('"')
-    assert notes.content_type == "text/plain" and notes.content_md5
-    assert notes.last_modified is not None and notes.last_modified.tzinfo is not None
+    assert notes.size == TREE["notes.txt"]
+    assert notes.etag
+    assert notes.etag.startswith('"')
+    assert notes.content_type == "text/plain"
+    assert notes.content_md5
+    assert notes.last_modified is not None
+    assert notes.last_modified.tzinfo is not None
     deep = [e.name for e in transfer.list(f"{container.url}/dogs/", credential=key)]
     assert deep == ["dogs/0.jpg", "dogs/puppies/0.jpg"]

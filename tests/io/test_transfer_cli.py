@@ -44,7 +44,9 @@ def test_upload_ls_download_round_trip_with_a_connection_string(azurite, contain
     assert down.returncode == 0, down.stderr
     assert read_tree(tmp_path / "dst") == contents
     again = run("download", "-r", "-q", target, str(tmp_path / "dst"), connection_string=conn)
-    assert again.returncode == 0 and again.stderr == "" and again.stdout == ""
+    assert again.returncode == 0
+    assert again.stderr == ""
+    assert again.stdout == ""
 
 
 def test_a_full_url_takes_the_credential_of_the_connection_string(azurite, container, tmp_path):
@@ -110,7 +112,9 @@ def test_a_failed_file_is_named_on_stderr_and_exits_1(azurite, container, tmp_pa
     )
     assert result.returncode == 1
     failed = [line for line in result.stderr.splitlines() if "failed:" in line]
-    assert len(failed) == 1 and "bad.bin" in failed[0] and "Content-MD5" in failed[0]
+    assert len(failed) == 1
+    assert "bad.bin" in failed[0]
+    assert "Content-MD5" in failed[0]
     assert read_tree(tmp_path / "dst") == {"ok.bin": b"fine"}
 
 
@@ -135,7 +139,8 @@ def test_a_malformed_connection_string_exits_2_naming_the_field_but_not_the_key(
     secret = "c2VjcmV0LWtleS0xMjM0NQ=="
     result = run("ls", "c", connection_string=f"AccountName=a;AccountKey={secret};Bogus=1")
     assert result.returncode == 2
-    assert "'Bogus'" in result.stderr and secret not in result.stderr
+    assert "'Bogus'" in result.stderr
+    assert secret not in result.stderr
 
 
 def test_a_terminal_gets_a_progress_bar_of_files_and_bytes(azurite, container, tmp_path):
@@ -167,4 +172,5 @@ def test_a_terminal_gets_a_progress_bar_of_files_and_bytes(azurite, container, t
         os.close(controller)
     text = output.decode(errors="replace")
     assert f"{len(TREE)}/{len(TREE)} files" in text
-    assert "100%" in text and "B/s" in text
+    assert "100%" in text
+    assert "B/s" in text
