@@ -23,7 +23,7 @@ from azstoragetorch.io.transfer._local_files import (
     local_path_for,
 )
 from azstoragetorch.io.transfer._parallel import run_jobs
-from azstoragetorch.io.transfer._remote import Remote, is_fatal, service_reason
+from azstoragetorch.io.transfer._remote import Remote, fatal_cause, service_reason
 from azstoragetorch.io.transfer._settings import DEFAULT_SETTINGS, TransferSettings
 from azstoragetorch.io.transfer._summary import (
     Overwrite,
@@ -257,8 +257,9 @@ class _DownloadJob:
                 self._fetch(blob, destination, reported)
             self._tally.done(str(destination), blob.size)
         except Exception as error:
-            if is_fatal(error):
-                raise
+            fatal = fatal_cause(error)
+            if fatal is not None:
+                raise fatal
             self._tally.fail(shown, str(destination or note), _reason(error))
         finally:
             self._counter.file_done(max(0, blob.size - reported[0]))

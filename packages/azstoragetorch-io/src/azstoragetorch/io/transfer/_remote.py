@@ -15,7 +15,7 @@ from azstoragetorch.exceptions import (
     FatalBlobIOWriteError,
 )
 
-__all__ = ["Remote", "is_fatal", "service_reason"]
+__all__ = ["Remote", "fatal_cause", "service_reason"]
 
 
 class Remote:
@@ -46,13 +46,19 @@ class Remote:
         )
 
 
-def is_fatal(error: BaseException) -> bool:
-    """Whether ``error`` would fail every other file too, so the run should stop."""
+def fatal_cause(error: BaseException) -> BaseException | None:
+    """The error to stop the run with, if ``error`` would fail every other file too.
+
+    A refused credential or a missing container: raised as is, not wrapped in the
+    ``FatalBlobIOWriteError`` of the file that met it first.
+    """
     if isinstance(error, FatalBlobIOWriteError):
         error = error.underlying_exception
     if isinstance(error, BlobPermissionError):
-        return True
-    return isinstance(error, BlobNotFoundError) and error.error_code == "ContainerNotFound"
+        return error
+    if isinstance(error, BlobNotFoundError) and error.error_code == "ContainerNotFound":
+        return error
+    return None
 
 
 def service_reason(error: BaseException) -> str:

@@ -23,7 +23,7 @@ from azstoragetorch.io.transfer._local_files import (
     snapshot,
 )
 from azstoragetorch.io.transfer._parallel import run_jobs
-from azstoragetorch.io.transfer._remote import Remote, is_fatal, service_reason
+from azstoragetorch.io.transfer._remote import Remote, fatal_cause, service_reason
 from azstoragetorch.io.transfer._settings import DEFAULT_SETTINGS, TransferSettings
 from azstoragetorch.io.transfer._summary import (
     Overwrite,
@@ -209,8 +209,9 @@ class _UploadJob:
                 with self._large:
                     self._streamed(found.path, name, before, there, reported)
         except Exception as error:
-            if is_fatal(error):
-                raise
+            fatal = fatal_cause(error)
+            if fatal is not None:
+                raise fatal
             if _already_exists(error) and self._overwrite == "never":
                 self._tally.skip(name)
             else:
