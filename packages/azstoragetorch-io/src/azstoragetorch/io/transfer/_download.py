@@ -259,7 +259,7 @@ class _DownloadJob:
         except Exception as error:
             fatal = fatal_cause(error)
             if fatal is not None:
-                raise fatal
+                raise fatal from fatal.__cause__
             self._tally.fail(shown, str(destination or note), _reason(error))
         finally:
             self._counter.file_done(max(0, blob.size - reported[0]))

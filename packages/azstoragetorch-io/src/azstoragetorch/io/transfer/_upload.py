@@ -211,7 +211,7 @@ class _UploadJob:
         except Exception as error:
             fatal = fatal_cause(error)
             if fatal is not None:
-                raise fatal
+                raise fatal from fatal.__cause__
             if _already_exists(error) and self._overwrite == "never":
                 self._tally.skip(name)
             else:
