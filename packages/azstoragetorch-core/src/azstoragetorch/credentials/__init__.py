@@ -7,12 +7,8 @@ the credential that every azstoragetorch API takes::
     from azstoragetorch.credentials import ConnectionString
     from azstoragetorch.io import BlobIO
 
-    conn = ConnectionString.parse(
-        "DefaultEndpointsProtocol=https;AccountName=<account>;"
-        "AccountKey=<key>;EndpointSuffix=core.windows.net"
-    )
-    with BlobIO(conn.url("models", "model.pt"), "rb", credential=conn.credential) as f:
-        ...
+    conn = ConnectionString.parse("BlobEndpoint=http://127.0.0.1:10000/devstoreaccount1")
+    print(conn.url("models", "model.pt"))  # the URL to give BlobIO with conn.credential
 """
 
 from azstoragetorch.credentials._connection_string import ConnectionString

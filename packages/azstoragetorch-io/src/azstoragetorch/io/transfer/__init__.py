@@ -3,12 +3,14 @@
 The same URLs and credentials as the rest of azstoragetorch; a connection string
 is turned into both by :class:`azstoragetorch.credentials.ConnectionString`::
 
+    import tempfile
     from azstoragetorch.io import transfer
 
-    url = "https://<account>.blob.core.windows.net/<container>/datasets/digits/"
-    summary = transfer.upload("data/digits", url)          # a folder of class folders
-    print(summary.transferred[:3], summary.failed)
-    transfer.download(url, "/tmp/digits")                   # and back
+    url = "https://<account>.blob.core.windows.net/<container>/cats/"
+    local = tempfile.mkdtemp()
+    summary = transfer.download(url, local)        # every blob under cats/
+    print(len(summary.transferred), "files", summary.failed)
+    transfer.upload(local, url)                    # nothing changed: only lists
 
 The ``azstoragetorch`` console script (``azstoragetorch upload``, ``download``,
 ``ls``) does the same from a shell. This package needs neither torch nor the
