@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import concurrent.futures
 import contextlib
 import errno
 import hashlib
@@ -11,7 +12,10 @@ import threading
 import uuid
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any, BinaryIO
 
+from azstoragetorch._core._blob_client import BlobClient
+from azstoragetorch._core._body import BODY_ERRORS, BodyReader
 from azstoragetorch._core._credentials import Credential
 from azstoragetorch._core._listing import ListedBlob
 from azstoragetorch.exceptions import BlobNotFoundError
@@ -237,6 +241,8 @@ class _DownloadJob:
         self._dry_run = dry_run
         self._settings = settings
         self._large = threading.BoundedSemaphore(settings.large_files_at_once)
+        self._lock = threading.Lock()
+        self._checked: set[Path] = set()
 
     def run(self, blob: ListedBlob, destination: Path | None, note: str) -> None:
         shown = self._remote.blob_url(blob.name).url
@@ -281,33 +287,15 @@ class _DownloadJob:
 
     def _fetch(self, blob: ListedBlob, destination: Path, reported: list[int]) -> None:
         parent = destination.parent
-        parent.mkdir(parents=True, exist_ok=True)
-        if not inside(self._root, parent):
-            raise _Refused(f"'{parent}' leads outside the target directory through a symbolic link")
+        self._check_parent(parent)
         temp = parent / f".{destination.name}.{uuid.uuid4().hex[:12]}{TEMP_SUFFIX}"
-        reader = BlobReader(
-            self._remote.factory.client(self._remote.blob_url(blob.name)), self._settings.read
-        )
+        client = self._remote.factory.client(self._remote.blob_url(blob.name))
         try:
-            if reader.etag != blob.etag or reader.size != blob.size:
-                raise _Refused("the blob changed after it was listed; download it again")
-            digest = hashlib.md5()
             with open(temp, "xb") as file:
-                size = reader.size
-                buffer = bytearray(max(1, min(size, self._settings.read_buffer)))
-                view = memoryview(buffer)
-                position = 0
-                while position < size:
-                    count = reader.readinto(position, view[: min(len(buffer), size - position)])
-                    if count == 0:
-                        raise _Refused("the blob ended early")
-                    chunk = view[:count]
-                    digest.update(chunk)
-                    file.write(chunk)
-                    position += count
-                    reported[0] += count
-                    self._counter.add_bytes(count)
-            received = base64.b64encode(digest.digest()).decode("ascii")
+                if blob.size <= self._settings.whole_file_limit:
+                    received = self._receive_whole(client, blob, file)
+                else:
+                    received = self._receive_in_ranges(client, blob, file, reported)
             if blob.content_md5 is not None and received != blob.content_md5:
                 raise _Refused(
                     f"the data received has MD5 {received}, not the blob's Content-MD5 "
@@ -318,8 +306,80 @@ class _DownloadJob:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(temp)
             raise
+        if blob.size <= self._settings.whole_file_limit:
+            reported[0] += blob.size
+            self._counter.add_bytes(blob.size)
+
+    def _check_parent(self, parent: Path) -> None:
+        """Create ``parent`` and check it leads nowhere outside the root, once per folder."""
+        with self._lock:
+            if parent in self._checked:
+                return
+        parent.mkdir(parents=True, exist_ok=True)
+        if not inside(self._root, parent):
+            raise _Refused(f"'{parent}' leads outside the target directory through a symbolic link")
+        with self._lock:
+            self._checked.add(parent)
+
+    def _receive_whole(self, client: BlobClient, blob: ListedBlob, file: BinaryIO) -> str:
+        """One GET of the version listed; returns the MD5 of what was received."""
+        data = bytearray(blob.size)
+        if blob.size:
+            # If-Match: a blob replaced since the listing is refused, not mixed in.
+            response = client.open_range(0, None, blob.etag)
+            body = BodyReader(response)
+            try:
+                count = body.readinto(memoryview(data))
+            except BODY_ERRORS:
+                body.discard()
+                client.read_into(0, memoryview(data), blob.etag)
+            else:
+                body.release()
+                if count != blob.size:
+                    raise _Refused("the blob changed after it was listed; download it again")
+        file.write(data)
+        return base64.b64encode(hashlib.md5(data).digest()).decode("ascii")
+
+    def _receive_in_ranges(
+        self, client: BlobClient, blob: ListedBlob, file: BinaryIO, reported: list[int]
+    ) -> str:
+        """Parallel ranged GETs into two buffers in turn, one filling while the other
+        is hashed and written; returns the MD5 of what was received."""
+        reader = BlobReader(client, self._settings.read)
+        digest = hashlib.md5()
+        writing = concurrent.futures.ThreadPoolExecutor(1, "azstoragetorch-write-file")
+        try:
+            if reader.etag != blob.etag or reader.size != blob.size:
+                raise _Refused("the blob changed after it was listed; download it again")
+            step = max(1, min(blob.size, self._settings.read_buffer // 2))
+            buffers = [bytearray(step), bytearray(step)]
+            pending: list[concurrent.futures.Future[None] | None] = [None, None]
+            position = 0
+            turn = 0
+            while position < blob.size:
+                if pending[turn] is not None:
+                    pending[turn].result()  # type: ignore[union-attr]
+                view = memoryview(buffers[turn])[: min(step, blob.size - position)]
+                count = reader.readinto(position, view)
+                if count != len(view):
+                    raise _Refused("the blob ended early")
+                pending[turn] = writing.submit(_hash_and_write, digest, file, view)
+                position += count
+                reported[0] += count
+                self._counter.add_bytes(count)
+                turn = 1 - turn
+            for future in pending:
+                if future is not None:
+                    future.result()
         finally:
+            writing.shutdown(wait=True, cancel_futures=True)
             reader.close()
+        return base64.b64encode(digest.digest()).decode("ascii")
+
+
+def _hash_and_write(digest: Any, file: BinaryIO, chunk: memoryview) -> None:
+    digest.update(chunk)
+    file.write(chunk)
 
 
 def _reason(error: BaseException) -> str:

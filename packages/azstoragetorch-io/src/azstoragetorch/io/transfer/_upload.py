@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import mimetypes
 import os
 import threading
@@ -15,6 +13,7 @@ from azstoragetorch._core._credentials import Credential
 from azstoragetorch._core._listing import ListedBlob
 from azstoragetorch.exceptions import BlobServiceError, FatalBlobIOWriteError
 from azstoragetorch.io._writer import BlobWriter
+from azstoragetorch.io.transfer._hashing import BackgroundMD5
 from azstoragetorch.io.transfer._local_files import (
     LocalFile,
     PathFilter,
@@ -243,14 +242,14 @@ class _UploadJob:
         if self._dry_run:
             self._tally.done(name, len(data))
             return
-        writer = self._writer(name)
-        writer.write(memoryview(data))
-        # A snapshot taken after the read proves nothing about the bytes read unless
-        # the file is unchanged now too.
+        client = self._remote.factory.client(self._remote.blob_url(name))
+        # The file must still be the one read when the blob is committed: a file
+        # that changed since could have been read torn.
         if snapshot(os.stat(path)) != snapshot(before):
-            writer.abort()
             raise _FileChanged()
-        writer.commit(content_type=self._type_of(name), blob_md5=md5)
+        client.put_blob(
+            data, md5, create_only=self._overwrite == "never", content_type=self._type_of(name)
+        )
         self._tally.done(name, len(data))
         self._report(reported, len(data))
 
@@ -271,29 +270,25 @@ class _UploadJob:
             self._tally.done(name, before.st_size)
             return
         writer = self._writer(name)
-        digest = hashlib.md5()
+        digest = BackgroundMD5()
         sent = 0
         try:
             with open(path, "rb") as file:
-                buffer = bytearray(_CHUNK)
-                view = memoryview(buffer)
-                while count := file.readinto(buffer):
-                    chunk = view[:count]
+                while chunk := file.read(_CHUNK):
                     digest.update(chunk)
-                    writer.write(chunk)
-                    sent += count
-                    self._report(reported, count)
+                    writer.write(memoryview(chunk))
+                    sent += len(chunk)
+                    self._report(reported, len(chunk))
                     if sent > before.st_size:
                         break
             if sent != before.st_size or snapshot(os.stat(path)) != snapshot(before):
                 raise _FileChanged()
-            writer.commit(
-                content_type=self._type_of(name),
-                blob_md5=base64.b64encode(digest.digest()).decode("ascii"),
-            )
+            writer.commit(content_type=self._type_of(name), blob_md5=digest.b64digest())
         except BaseException:
             writer.abort()
             raise
+        finally:
+            digest.close()
         self._tally.done(name, sent)
 
     def _writer(self, name: str) -> BlobWriter:
