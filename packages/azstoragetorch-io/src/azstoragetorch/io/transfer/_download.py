@@ -3,23 +3,24 @@
 from __future__ import annotations
 
 import base64
+import collections
 import concurrent.futures
 import contextlib
 import errno
 import hashlib
+import itertools
 import os
 import threading
 import uuid
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import BinaryIO
 
 from azstoragetorch._core._blob_client import BlobClient
 from azstoragetorch._core._body import BODY_ERRORS, BodyReader
 from azstoragetorch._core._credentials import Credential
 from azstoragetorch._core._listing import ListedBlob
 from azstoragetorch.exceptions import BlobNotFoundError
-from azstoragetorch.io._reader import BlobReader
 from azstoragetorch.io.transfer._local_files import (
     PathFilter,
     file_md5,
@@ -343,43 +344,45 @@ class _DownloadJob:
     def _receive_in_ranges(
         self, client: BlobClient, blob: ListedBlob, file: BinaryIO, reported: list[int]
     ) -> str:
-        """Parallel ranged GETs into two buffers in turn, one filling while the other
-        is hashed and written; returns the MD5 of what was received."""
-        reader = BlobReader(client, self._settings.read)
+        """Parallel ranged GETs of the version listed, each written at its offset as it
+        arrives; the MD5 is taken in order, overlapping the ranges still coming.
+        Returns the MD5 of what was received."""
+        options = self._settings.read
+        part = max(1, options.part_size)
+        starts = range(0, blob.size, part)
+        in_flight = options.max_concurrency + 2  # parts held at once: bounds memory
+        descriptor = file.fileno()
+        os.ftruncate(descriptor, blob.size)
         digest = hashlib.md5()
-        writing = concurrent.futures.ThreadPoolExecutor(1, "azstoragetorch-write-file")
-        try:
-            if reader.etag != blob.etag or reader.size != blob.size:
-                raise _Refused("the blob changed after it was listed; download it again")
-            step = max(1, min(blob.size, self._settings.read_buffer // 2))
-            buffers = [bytearray(step), bytearray(step)]
-            pending: list[concurrent.futures.Future[None] | None] = [None, None]
-            position = 0
-            turn = 0
-            while position < blob.size:
-                if pending[turn] is not None:
-                    pending[turn].result()  # type: ignore[union-attr]
-                view = memoryview(buffers[turn])[: min(step, blob.size - position)]
-                count = reader.readinto(position, view)
-                if count != len(view):
-                    raise _Refused("the blob ended early")
-                pending[turn] = writing.submit(_hash_and_write, digest, file, view)
-                position += count
-                reported[0] += count
-                self._counter.add_bytes(count)
-                turn = 1 - turn
-            for future in pending:
-                if future is not None:
-                    future.result()
-        finally:
-            writing.shutdown(wait=True, cancel_futures=True)
-            reader.close()
+
+        def fetch(start: int) -> bytearray:
+            buffer = bytearray(min(part, blob.size - start))
+            # If-Match: a blob replaced since the listing is refused, not mixed in.
+            client.read_into(start, memoryview(buffer), blob.etag)
+            os.pwrite(descriptor, buffer, start)
+            return buffer
+
+        with concurrent.futures.ThreadPoolExecutor(
+            options.max_concurrency, "azstoragetorch-read"
+        ) as pool:
+            futures: collections.deque[concurrent.futures.Future[bytearray]] = collections.deque()
+            pending = iter(starts)
+            try:
+                for start in itertools.islice(pending, in_flight):
+                    futures.append(pool.submit(fetch, start))
+                while futures:
+                    buffer = futures.popleft().result()
+                    digest.update(buffer)
+                    reported[0] += len(buffer)
+                    self._counter.add_bytes(len(buffer))
+                    del buffer
+                    for start in itertools.islice(pending, 1):
+                        futures.append(pool.submit(fetch, start))
+            except BaseException:
+                for future in futures:
+                    future.cancel()
+                raise
         return base64.b64encode(digest.digest()).decode("ascii")
-
-
-def _hash_and_write(digest: Any, file: BinaryIO, chunk: memoryview) -> None:
-    digest.update(chunk)
-    file.write(chunk)
 
 
 def _reason(error: BaseException) -> str:
