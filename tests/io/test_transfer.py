@@ -222,16 +222,22 @@ def test_a_blob_whose_content_does_not_match_its_md5_is_not_written(container, k
 
 
 def test_a_download_that_fails_midway_leaves_no_partial_file(container, key, tmp_path, azurite):
-    make_tree(tmp_path, {"big.bin": 500 * 1024})
-    _upload_small_blocks(tmp_path / "big.bin", f"{container.url}/big.bin", key)
-    (tmp_path / "dst").mkdir()
+    contents = make_tree(tmp_path / "src")
+    make_tree(tmp_path / "src", {"big.bin": 500 * 1024})
+    _upload_small_blocks(tmp_path / "src", container.url, key)
+    target = tmp_path / "dst"
     with FaultProxy(azurite.port) as proxy:
         proxy.inject(Respond(412), method="GET", path="big.bin", ranged=True, nth=4)
-        summary = _download_small_blocks(proxy.url(f"{container.url}/"), tmp_path / "dst", key)
+        summary = _download_small_blocks(proxy.url(f"{container.url}/"), target, key)
         assert proxy.faults_fired == 1
     assert len(summary.failed) == 1
     assert summary.failed[0].destination.endswith("big.bin")
-    assert list((tmp_path / "dst").iterdir()) == []
+    assert read_tree(target) == contents  # every other file, and no partial one
+    # Run again: only the file that failed moves.
+    again = _download_small_blocks(f"{container.url}/", target, key)
+    assert again.transferred == (str(target / "big.bin"),)
+    assert len(again.skipped) == len(TREE)
+    assert (target / "big.bin").read_bytes() == (tmp_path / "src" / "big.bin").read_bytes()
 
 
 def test_list_one_level_shows_folders_and_blobs(container, key, tmp_path):
