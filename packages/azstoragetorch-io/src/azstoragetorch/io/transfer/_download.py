@@ -10,6 +10,7 @@ import errno
 import hashlib
 import itertools
 import os
+import queue
 import threading
 import uuid
 from collections.abc import Callable, Sequence
@@ -355,27 +356,35 @@ class _DownloadJob:
         os.ftruncate(descriptor, blob.size)
         digest = hashlib.md5()
 
-        def fetch(start: int) -> bytearray:
-            buffer = bytearray(min(part, blob.size - start))
+        # Buffers are reused from part to part: fresh ones would be zeroed and
+        # faulted in for every part.
+        free: queue.SimpleQueue[bytearray] = queue.SimpleQueue()
+        for _ in range(min(in_flight, len(starts))):
+            free.put(bytearray(min(part, blob.size)))
+
+        def fetch(start: int) -> memoryview:
+            view = memoryview(free.get())[: min(part, blob.size - start)]
             # If-Match: a blob replaced since the listing is refused, not mixed in.
-            client.read_into(start, memoryview(buffer), blob.etag)
-            os.pwrite(descriptor, buffer, start)
-            return buffer
+            client.read_into(start, view, blob.etag)
+            os.pwrite(descriptor, view, start)
+            return view
 
         with concurrent.futures.ThreadPoolExecutor(
             options.max_concurrency, "azstoragetorch-read"
         ) as pool:
-            futures: collections.deque[concurrent.futures.Future[bytearray]] = collections.deque()
+            futures: collections.deque[concurrent.futures.Future[memoryview]] = collections.deque()
             pending = iter(starts)
             try:
                 for start in itertools.islice(pending, in_flight):
                     futures.append(pool.submit(fetch, start))
                 while futures:
-                    buffer = futures.popleft().result()
-                    digest.update(buffer)
-                    reported[0] += len(buffer)
-                    self._counter.add_bytes(len(buffer))
-                    del buffer
+                    view = futures.popleft().result()
+                    digest.update(view)
+                    count = len(view)
+                    free.put(view.obj)  # type: ignore[arg-type]
+                    view.release()
+                    reported[0] += count
+                    self._counter.add_bytes(count)
                     for start in itertools.islice(pending, 1):
                         futures.append(pool.submit(fetch, start))
             except BaseException:
