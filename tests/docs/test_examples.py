@@ -32,16 +32,24 @@ from azure.core.exceptions import ResourceExistsError
 from azure.storage.blob import BlobServiceClient
 from PIL import Image
 
+import azstoragetorch.credentials
 import azstoragetorch.datasets
 import azstoragetorch.exceptions
 import azstoragetorch.io
 import azstoragetorch.io.dcp as dcp
+import azstoragetorch.io.transfer
 
 pytestmark = [pytest.mark.azurite, pytest.mark.slow]
 
 REPO = Path(__file__).resolve().parents[2]
 RUNNER = Path(__file__).with_name("_run_examples.py")
-PUBLIC_MODULES = (azstoragetorch.io, azstoragetorch.datasets, azstoragetorch.exceptions)
+PUBLIC_MODULES = (
+    azstoragetorch.io,
+    azstoragetorch.io.transfer,
+    azstoragetorch.credentials,
+    azstoragetorch.datasets,
+    azstoragetorch.exceptions,
+)
 
 # Blobs every page's container holds: the names the examples read.
 SEEDED = (
@@ -57,6 +65,7 @@ USES_DEFAULT_CREDENTIAL = {
     "docs/getting-started.rst",
     "docs/checkpointing.rst",
     "docs/distributed-checkpoints.rst",
+    "docs/transfer.rst",
 }
 # A prefix of the message: PYTHONWARNINGS cannot hold its comma.
 _SINGLE_PROCESS_DCP = "torch.distributed is disabled"
@@ -110,6 +119,10 @@ def test_the_examples_are_found_on_every_page_that_has_them():
         "docs/datasets.rst",
         "docs/distributed-checkpoints.rst",
         "docs/lightning.rst",
+        "docs/transfer.rst",
+        "azstoragetorch.io.transfer (module docstring)",
+        "azstoragetorch.io.transfer.list",
+        "azstoragetorch.credentials (module docstring)",
         "azstoragetorch.io.BlobIO",
         "azstoragetorch.io.BackgroundSaver",
         "azstoragetorch.datasets.BlobDataset",

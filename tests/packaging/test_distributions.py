@@ -24,7 +24,11 @@ import versions  # noqa: E402
 VERSION = versions.find_versions()[0][1]
 
 OWNED = {
-    "azstoragetorch_core": ("azstoragetorch/exceptions/", "azstoragetorch/_core/"),
+    "azstoragetorch_core": (
+        "azstoragetorch/exceptions/",
+        "azstoragetorch/credentials/",
+        "azstoragetorch/_core/",
+    ),
     "azstoragetorch_io": ("azstoragetorch/io/",),
     "azstoragetorch_datasets": ("azstoragetorch/datasets/",),
     "azstoragetorch": (),
@@ -139,6 +143,21 @@ def test_core_and_io_alone_save_and_load_a_checkpoint(dist, tmp_path, azurite):
     out = run_against_azurite(python, CHECKPOINT_SCRIPT, azurite)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "round trip ok; datasets absent"
+    # A serving image fetches its model with the console script io installs.
+    fetched = subprocess.run(
+        [
+            str(python.parent / "azstoragetorch"),
+            "download",
+            "packaging/model.pt",
+            str(tmp_path / "model.pt"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "AZURE_STORAGE_CONNECTION_STRING": azurite.connection_string},
+    )
+    assert fetched.returncode == 0, fetched.stderr
+    assert (tmp_path / "model.pt").stat().st_size > 0
     listed = subprocess.run(
         [str(python), "-m", "pip", "list", "--format=freeze"], capture_output=True, text=True
     ).stdout

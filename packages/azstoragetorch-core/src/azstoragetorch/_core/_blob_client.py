@@ -231,17 +231,23 @@ class BlobClient:
     # -- writing ------------------------------------------------------------------
 
     def put_blob(
-        self, data: bytes | bytearray | memoryview, md5: str, *, create_only: bool = False
+        self,
+        data: bytes | bytearray | memoryview,
+        md5: str,
+        *,
+        create_only: bool = False,
+        content_type: str = "application/octet-stream",
     ) -> None:
         """Upload ``data`` as the whole blob in one request, checked against ``md5``.
 
-        With ``create_only``, the service refuses (409 ``BlobAlreadyExists``) if the
-        blob exists.
+        The service also keeps ``md5`` as the blob's ``Content-MD5``. With
+        ``create_only``, the service refuses (409 ``BlobAlreadyExists``) if the blob
+        exists.
         """
         headers = {
             "x-ms-blob-type": "BlockBlob",
             "Content-MD5": md5,
-            "Content-Type": "application/octet-stream",
+            "Content-Type": content_type,
         }
         if create_only:
             headers["If-None-Match"] = "*"
@@ -256,19 +262,29 @@ class BlobClient:
             body=data,
         )
 
-    def put_block_list(self, block_ids: list[str], *, create_only: bool = False) -> None:
+    def put_block_list(
+        self,
+        block_ids: list[str],
+        *,
+        create_only: bool = False,
+        content_type: str = "application/octet-stream",
+        blob_md5: str | None = None,
+    ) -> None:
         """Commit the staged blocks, in order, as the blob's new content.
 
         With ``create_only``, the service refuses (409 ``BlobAlreadyExists``) if the
-        blob exists.
+        blob exists. ``blob_md5`` (base64) is stored as the whole blob's
+        ``Content-MD5``, which the service does not compute for block lists.
         """
         body = "".join(f"<Latest>{block_id}</Latest>" for block_id in block_ids)
         payload = f'<?xml version="1.0" encoding="utf-8"?><BlockList>{body}</BlockList>'.encode()
         headers = {
             "Content-MD5": content_md5(payload),
             "Content-Type": "application/xml",
-            "x-ms-blob-content-type": "application/octet-stream",
+            "x-ms-blob-content-type": content_type,
         }
+        if blob_md5 is not None:
+            headers["x-ms-blob-content-md5"] = blob_md5
         if create_only:
             headers["If-None-Match"] = "*"
         self._send("PUT", query="comp=blocklist", headers=headers, body=payload)

@@ -164,7 +164,8 @@ class ListedBlobs(_BlobSequence[Entry]):
 
 
 def _listed_blob(container: BlobURL, clients: ClientFactory, entry: Entry | ListedBlob) -> Blob:
-    name, size, etag, last_modified, content_type = entry
+    # A listed blob also carries its MD5, which a dataset has no use for.
+    name, size, etag, last_modified, content_type = entry[:5]
     return Blob(
         container.blob(name), clients, BlobProperties(size, etag, last_modified, content_type)
     )
