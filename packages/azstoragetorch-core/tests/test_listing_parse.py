@@ -1,4 +1,4 @@
-"""Parsing List Blobs responses (core's ``_listing``, which only the datasets use)."""
+"""Parsing List Blobs responses (the datasets list containers through it)."""
 
 from azstoragetorch._core._listing import ListedBlob, parse_page
 
