@@ -17,7 +17,7 @@ from azstoragetorch._core._body import BODY_ERRORS, BodyReader
 from azstoragetorch.exceptions import BlobServiceError
 from azstoragetorch.io._memory import fill_new_bytes, prefault
 
-__all__ = ["BlobReader", "ReadOptions"]
+__all__ = ["BlobReader", "ReadOptions", "split_parts"]
 
 _MIB = 1024 * 1024
 
@@ -45,6 +45,19 @@ class ReadOptions:
         self.part_size = part_size
         self.min_part = min_part
         self.max_concurrency = max_concurrency
+
+
+def split_parts(size: int, part_size: int, min_part: int) -> list[tuple[int, int]]:
+    """Cut ``size`` bytes into (offset, length) parts fetched in parallel.
+
+    Parts are about ``part_size`` and never smaller than ``min_part`` unless the whole
+    is: large requests move data fastest, and small ones pay Azurite's checksum cost.
+    """
+    if size <= 0:
+        return []
+    count = max(1, min(size // min_part, -(-size // part_size)))
+    step = -(-size // count)
+    return [(offset, min(step, size - offset)) for offset in range(0, size, step)]
 
 
 class BlobReader:
@@ -208,18 +221,19 @@ class BlobReader:
         ``mapped``: the destination's memory is known to be mapped already (a window
         buffer, zeroed or used before), so prefaulting it would only walk its pages.
         """
-        total = len(destination)
-        parts = max(1, min(total // self._options.min_part, -(-total // self._options.part_size)))
-        if parts == 1:
+        parts = split_parts(len(destination), self._options.part_size, self._options.min_part)
+        if len(parts) <= 1:
             self._read_part(position, destination, not mapped)
             return
-        step = -(-total // parts)
         pool = self._pool()
         futures = [
             pool.submit(
-                self._read_part, position + offset, destination[offset : offset + step], not mapped
+                self._read_part,
+                position + offset,
+                destination[offset : offset + length],
+                not mapped,
             )
-            for offset in range(0, total, step)
+            for offset, length in parts
         ]
         # Wait for every part before returning or raising: they write into the
         # caller's memory.
