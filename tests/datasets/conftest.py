@@ -1,24 +1,19 @@
 """Fixtures of the dataset tests.
 
-This folder goes on ``sys.path`` so that ``_dataset_children`` (transforms and
-functions for child processes) is importable by name in ``spawn`` and
-``forkserver`` children, which inherit the parent's ``sys.path``.
+This folder is on ``sys.path`` (pytest's ``pythonpath`` setting) so that
+``_dataset_children`` (transforms and functions for child processes) is importable
+by name in ``spawn`` and ``forkserver`` children, which inherit the parent's
+``sys.path``.
 """
 
 from __future__ import annotations
 
 import concurrent.futures
-import sys
 import threading
-from pathlib import Path
 
 import pytest
 
 from azstoragetorch._core import _shared_transport
-
-_HERE = str(Path(__file__).resolve().parent)
-if _HERE not in sys.path:
-    sys.path.insert(0, _HERE)
 
 
 @pytest.fixture
