@@ -96,6 +96,11 @@ _CREDENTIAL = """\
     the URL carries a SAS token."""
 
 
+_SAMPLE = """\
+Type checkers take what it returns as the sample type (``Sample`` in the
+    signature); without it, samples are dicts of ``"url"`` and ``"data"``."""
+
+
 def from_container_url_doc(cls: str, *, lazily: bool) -> str:
     """The docstring of ``cls.from_container_url``."""
     listed = "listed as it is iterated" if lazily else "listed now with the List Blobs API"
@@ -130,7 +135,7 @@ A dataset of the blobs in a container, {listed}.
     samples.
 {_CREDENTIAL}
 :param transform: Called with each :class:`Blob` to make its sample; see
-    :class:`Blob`.
+    :class:`Blob`. {_SAMPLE}
 :returns: The dataset, in listing order (by blob name). An empty container
     or a prefix that matches nothing gives {empty}.
 {not_found}:raises ValueError: for a URL that does not name a container (or names a
@@ -159,6 +164,7 @@ A dataset of the given blobs, in the given order.
 :param credential: As for :meth:`from_container_url`; ignored for URLs that
     carry a SAS token.
 :param transform: Called with each :class:`Blob` to make its sample.
+    {_SAMPLE}
 :returns: The dataset.
 :raises TypeError: if ``blob_urls`` holds something other than a str (the
     message says which element), or for arguments of the wrong type.
