@@ -53,22 +53,22 @@ def _start_or_fail(https: bool, oauth: bool) -> azurite_rig.AzuriteInstance:
     pytest.fail(f"Azurite ({kind}) could not be installed or started: {reason}", pytrace=False)
 
 
-@pytest.fixture(scope="session", name="azurite")
-def _azurite_http() -> Iterator[azurite_rig.AzuriteInstance]:
-    instance = _start_or_fail(https=False, oauth=False)
+def _serve(*, https: bool) -> Iterator[azurite_rig.AzuriteInstance]:
+    instance = _start_or_fail(https=https, oauth=https)
     try:
         yield instance
     finally:
         instance.stop()
+
+
+@pytest.fixture(scope="session", name="azurite")
+def _azurite_http() -> Iterator[azurite_rig.AzuriteInstance]:
+    yield from _serve(https=False)
 
 
 @pytest.fixture(scope="session", name="azurite_https")
 def _azurite_https() -> Iterator[azurite_rig.AzuriteInstance]:
-    instance = _start_or_fail(https=True, oauth=True)
-    try:
-        yield instance
-    finally:
-        instance.stop()
+    yield from _serve(https=True)
 
 
 @pytest.fixture

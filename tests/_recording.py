@@ -40,6 +40,8 @@ class RecordingTransport:
         self.requests: list[Recorded] = []
         self.in_flight_bytes = 0
         self.max_in_flight_bytes = 0
+        self.in_flight_requests = 0
+        self.max_in_flight_requests = 0  # the most requests sent at once
 
     def send(self, request: Any, **kwargs: Any) -> Any:
         size = len(request.data) if isinstance(request.data, (bytes, bytearray, memoryview)) else 0
@@ -50,11 +52,14 @@ class RecordingTransport:
                 raise RuntimeError(f"injected {recorded.method} failure")
             self.in_flight_bytes += size
             self.max_in_flight_bytes = max(self.max_in_flight_bytes, self.in_flight_bytes)
+            self.in_flight_requests += 1
+            self.max_in_flight_requests = max(self.max_in_flight_requests, self.in_flight_requests)
         try:
             return self._inner.send(request, **kwargs)
         finally:
             with self._lock:
                 self.in_flight_bytes -= size
+                self.in_flight_requests -= 1
 
     def count(self, method: str, contains: str = "") -> int:
         return sum(1 for r in self.requests if r.method == method and contains in r.url)
