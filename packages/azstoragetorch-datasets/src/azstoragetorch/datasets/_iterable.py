@@ -10,14 +10,8 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 import torch.utils.data
 
 from azstoragetorch._core._credentials import Credential
+from azstoragetorch.datasets import _factories
 from azstoragetorch.datasets._blob import Blob, to_sample
-from azstoragetorch.datasets._factories import (
-    blob_url_blobs,
-    container_blobs,
-    documented,
-    from_blob_urls_doc,
-    from_container_url_doc,
-)
 from azstoragetorch.datasets._read_ahead import ReadAhead, read_ahead
 from azstoragetorch.datasets._sharding import ProcessGroup, process_group, shard
 from azstoragetorch.datasets._sources import check_transform
@@ -82,7 +76,7 @@ class IterableBlobDataset(torch.utils.data.IterableDataset[_T_co]):
     # -- construction -------------------------------------------------------------
 
     @classmethod
-    @documented(from_container_url_doc("IterableBlobDataset", lazily=True))
+    @_factories.documented(_factories.from_container_url_doc("IterableBlobDataset", lazily=True))
     def from_container_url(
         cls: type[IterableBlobDataset[Any]],
         container_url: str,
@@ -92,13 +86,13 @@ class IterableBlobDataset(torch.utils.data.IterableDataset[_T_co]):
         transform: Callable[[Blob], Sample] | None = None,
         **_internal_only_kwargs: Any,
     ) -> IterableBlobDataset[Sample]:
-        blobs = container_blobs(
+        blobs = _factories.container_blobs(
             container_url, prefix, credential, transform, _internal_only_kwargs, lazily=True
         )
         return cls(blobs, transform)
 
     @classmethod
-    @documented(from_blob_urls_doc("IterableBlobDataset", lazily=True))
+    @_factories.documented(_factories.from_blob_urls_doc("IterableBlobDataset", lazily=True))
     def from_blob_urls(
         cls: type[IterableBlobDataset[Any]],
         blob_urls: str | Iterable[str],
@@ -107,7 +101,7 @@ class IterableBlobDataset(torch.utils.data.IterableDataset[_T_co]):
         transform: Callable[[Blob], Sample] | None = None,
         **_internal_only_kwargs: Any,
     ) -> IterableBlobDataset[Sample]:
-        blobs = blob_url_blobs(blob_urls, credential, transform, _internal_only_kwargs)
+        blobs = _factories.blob_url_blobs(blob_urls, credential, transform, _internal_only_kwargs)
         return cls(blobs, transform)
 
     # -- the IterableDataset protocol ---------------------------------------------

@@ -9,14 +9,8 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 import torch.utils.data
 
 from azstoragetorch._core._credentials import Credential
+from azstoragetorch.datasets import _factories
 from azstoragetorch.datasets._blob import Blob, to_sample
-from azstoragetorch.datasets._factories import (
-    blob_url_blobs,
-    container_blobs,
-    documented,
-    from_blob_urls_doc,
-    from_container_url_doc,
-)
 from azstoragetorch.datasets._read_ahead import ReadAhead, read_ahead
 from azstoragetorch.datasets._sources import check_transform
 
@@ -70,7 +64,7 @@ class BlobDataset(torch.utils.data.Dataset[_T_co]):
     # -- construction -------------------------------------------------------------
 
     @classmethod
-    @documented(from_container_url_doc("BlobDataset", lazily=False))
+    @_factories.documented(_factories.from_container_url_doc("BlobDataset", lazily=False))
     def from_container_url(
         cls: type[BlobDataset[Any]],
         container_url: str,
@@ -80,13 +74,13 @@ class BlobDataset(torch.utils.data.Dataset[_T_co]):
         transform: Callable[[Blob], Sample] | None = None,
         **_internal_only_kwargs: Any,
     ) -> BlobDataset[Sample]:
-        blobs = container_blobs(
+        blobs = _factories.container_blobs(
             container_url, prefix, credential, transform, _internal_only_kwargs, lazily=False
         )
         return cls(blobs, transform)
 
     @classmethod
-    @documented(from_blob_urls_doc("BlobDataset", lazily=False))
+    @_factories.documented(_factories.from_blob_urls_doc("BlobDataset", lazily=False))
     def from_blob_urls(
         cls: type[BlobDataset[Any]],
         blob_urls: str | Iterable[str],
@@ -95,7 +89,7 @@ class BlobDataset(torch.utils.data.Dataset[_T_co]):
         transform: Callable[[Blob], Sample] | None = None,
         **_internal_only_kwargs: Any,
     ) -> BlobDataset[Sample]:
-        blobs = blob_url_blobs(blob_urls, credential, transform, _internal_only_kwargs)
+        blobs = _factories.blob_url_blobs(blob_urls, credential, transform, _internal_only_kwargs)
         return cls(blobs, transform)
 
     # -- the Dataset protocol -----------------------------------------------------
