@@ -1,7 +1,8 @@
 """Pytest plugin: Azurite blob services shared by the whole test session.
 
 Register it from a conftest with ``pytest_plugins = ["_azurite_plugin"]``
-(``tests/`` on ``sys.path``). Fixtures:
+(``tests/`` and ``tools/`` on ``sys.path``: pytest's ``pythonpath`` setting).
+Fixtures:
 
 ``azurite`` (session)
     Plain-HTTP Azurite, SharedKey auth. An ``azurite.AzuriteInstance``:
@@ -24,22 +25,14 @@ that needs Azurite and cannot reach it must not pass as skipped.
 from __future__ import annotations
 
 import contextlib
-import sys
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import NamedTuple
 
+import azurite as azurite_rig
 import pytest
 from azure.core.exceptions import ResourceNotFoundError
 from azure.storage.blob import BlobServiceClient, ContainerClient
-
-# The rig lives in tools/; make it importable however pytest was started.
-_TOOLS = str(Path(__file__).resolve().parent.parent / "tools")
-if _TOOLS not in sys.path:
-    sys.path.insert(0, _TOOLS)
-
-import azurite as azurite_rig  # noqa: E402
 
 
 class AzuriteContainer(NamedTuple):
@@ -60,22 +53,22 @@ def _start_or_fail(https: bool, oauth: bool) -> azurite_rig.AzuriteInstance:
     pytest.fail(f"Azurite ({kind}) could not be installed or started: {reason}", pytrace=False)
 
 
-@pytest.fixture(scope="session", name="azurite")
-def _azurite_http() -> Iterator[azurite_rig.AzuriteInstance]:
-    instance = _start_or_fail(https=False, oauth=False)
+def _serve(*, https: bool) -> Iterator[azurite_rig.AzuriteInstance]:
+    instance = _start_or_fail(https=https, oauth=https)
     try:
         yield instance
     finally:
         instance.stop()
+
+
+@pytest.fixture(scope="session", name="azurite")
+def _azurite_http() -> Iterator[azurite_rig.AzuriteInstance]:
+    yield from _serve(https=False)
 
 
 @pytest.fixture(scope="session", name="azurite_https")
 def _azurite_https() -> Iterator[azurite_rig.AzuriteInstance]:
-    instance = _start_or_fail(https=True, oauth=True)
-    try:
-        yield instance
-    finally:
-        instance.stop()
+    yield from _serve(https=True)
 
 
 @pytest.fixture

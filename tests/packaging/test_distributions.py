@@ -11,13 +11,12 @@ import zipfile
 from pathlib import Path
 
 import pytest
+import versions
 
 pytestmark = pytest.mark.packaging
 
 ROOT = Path(__file__).resolve().parents[2]
 NAMES = ["azstoragetorch-core", "azstoragetorch-io", "azstoragetorch-datasets", "azstoragetorch"]
-sys.path.insert(0, str(ROOT / "tools"))
-import versions  # noqa: E402
 
 # Exact pins: pip skips .dev versions otherwise, and would take an unrelated
 # release of the same name from the index.

@@ -46,6 +46,7 @@ __all__ = [
     "build_pipeline",
     "content_md5",
     "properties_from_headers",
+    "send",
 ]
 
 API_VERSION = "2025-01-05"
@@ -124,6 +125,39 @@ def properties_from_headers(headers: Any) -> BlobProperties:
     )
 
 
+def send(
+    pipeline: Pipeline,  # type: ignore[type-arg]
+    request: HttpRequest,
+    what: str,
+    options: ClientOptions,
+    *,
+    stream: bool = False,
+) -> HttpResponse:
+    """Run ``request`` through ``pipeline``; failures become azstoragetorch errors.
+
+    Without ``stream`` the body is read whole before this returns; with it, only
+    the short body of a refusal is.
+
+    :param what: Names the target for messages, e.g. "blob 'https://…/c/b'"; it
+        must come from a URL without its query.
+    """
+    kwargs: dict[str, Any] = {"stream": stream}
+    if options.read_timeout is not None:
+        kwargs["read_timeout"] = options.read_timeout
+    if options.connection_timeout is not None:
+        kwargs["connection_timeout"] = options.connection_timeout
+    try:
+        response: HttpResponse = pipeline.run(request, **kwargs).http_response
+    except AzureError as error:
+        raise_transport_error(error, what)
+    if response.status_code >= 400:
+        if stream:
+            # Reading the short error body keeps the connection reusable.
+            response.body()
+        raise_for_response(response, what)
+    return response
+
+
 def content_md5(data: bytes | bytearray | memoryview) -> str:
     """The base64 MD5 the service checks a body against (hashlib frees the GIL)."""
     return base64.b64encode(hashlib.md5(data).digest()).decode("ascii")
@@ -165,21 +199,7 @@ class BlobClient:
         request = HttpRequest(method, url, headers=headers or {})
         if body is not None:
             request.set_bytes_body(body)
-        kwargs: dict[str, Any] = {"stream": stream}
-        if self._options.read_timeout is not None:
-            kwargs["read_timeout"] = self._options.read_timeout
-        if self._options.connection_timeout is not None:
-            kwargs["connection_timeout"] = self._options.connection_timeout
-        try:
-            response = self._pipeline.run(request, **kwargs).http_response
-        except AzureError as error:
-            raise_transport_error(error, self._what)
-        if response.status_code >= 400:
-            if stream:
-                # Reading the short error body keeps the connection reusable.
-                response.body()
-            raise_for_response(response, self._what)
-        return response  # type: ignore[no-any-return]
+        return send(self._pipeline, request, self._what, self._options, stream=stream)
 
     # -- reading ------------------------------------------------------------------
 

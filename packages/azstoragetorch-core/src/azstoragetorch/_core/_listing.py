@@ -17,14 +17,12 @@ from __future__ import annotations
 import urllib.parse
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
-from azure.core.exceptions import AzureError
 from azure.core.pipeline import Pipeline
-from azure.core.pipeline.transport import HttpRequest, HttpResponse
+from azure.core.pipeline.transport import HttpRequest
 
-from azstoragetorch._core._blob_client import ClientOptions
-from azstoragetorch._core._errors import raise_for_response, raise_transport_error
+from azstoragetorch._core._blob_client import BlobProperties, ClientOptions, send
 from azstoragetorch._core._url import BlobURL
 
 __all__ = [
@@ -32,9 +30,9 @@ __all__ = [
     "ListedBlob",
     "iter_level_pages",
     "iter_pages",
+    "listed_properties",
     "parse_level_page",
     "parse_page",
-    "send",
 ]
 
 # The most names the service returns in one page.
@@ -59,30 +57,10 @@ class ListedBlob(NamedTuple):
     content_md5: str | None = None
 
 
-def send(
-    pipeline: Pipeline,  # type: ignore[type-arg]
-    request: HttpRequest,
-    what: str,
-    options: ClientOptions = _DEFAULT_OPTIONS,
-) -> HttpResponse:
-    """Run ``request`` through ``pipeline``; failures become azstoragetorch errors.
-
-    The body is read whole before this returns.
-
-    :param what: Names the target for messages, e.g. "container 'https://…/c'"; it
-        must come from a URL without its query.
-    """
-    kwargs: dict[str, Any] = {}
-    if options.read_timeout is not None:
-        kwargs["read_timeout"] = options.read_timeout
-    if options.connection_timeout is not None:
-        kwargs["connection_timeout"] = options.connection_timeout
-    try:
-        response: HttpResponse = pipeline.run(request, **kwargs).http_response
-    except AzureError as error:
-        raise_transport_error(error, what)
-    raise_for_response(response, what)
-    return response
+def listed_properties(listed: ListedBlob) -> BlobProperties:
+    """The properties of a listed blob, as a read of it would report them."""
+    _, size, etag, last_modified, content_type, _ = listed
+    return BlobProperties(size, etag, last_modified, content_type)
 
 
 def iter_pages(
