@@ -118,3 +118,9 @@ def test_a_transform_that_never_reads_stops_the_read_ahead(dataset, recorder):
     first = recorder.count("GET")
     assert names.__getitems__(list(range(20))) == list(CONTENTS)
     assert recorder.count("GET") == first  # the second batch sends nothing
+
+
+def test_a_listed_dataset_keeps_plain_tuples_which_pickle_quickly_to_workers(dataset):
+    entries = dataset._blobs._items
+    assert len(entries) == 20
+    assert all(type(entry) is tuple for entry in entries)

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterable, Iterator, Sequence
-from typing import Generic, TypeVar, overload
+from typing import Generic, TypeVar, cast, overload
 
-from azstoragetorch._core._listing import ListedBlob, iter_pages, listed_properties
+from azstoragetorch._core._listing import ListedFields, iter_pages, listed_properties
 from azstoragetorch._core._url import BlobURL
 from azstoragetorch.datasets._blob import Blob
 from azstoragetorch.datasets._dataset_clients import ClientFactory
@@ -129,11 +129,11 @@ class _BlobSequence(Sequence[Blob], Generic[_Item]):
         return map(self._blob, itertools.islice(self._items, start, None, step))
 
 
-class ListedBlobs(_BlobSequence[ListedBlob]):
+class ListedBlobs(_BlobSequence[ListedFields]):
     """The blobs of a finished listing, in listing order."""
 
     def __init__(
-        self, container: BlobURL, entries: list[ListedBlob], clients: ClientFactory
+        self, container: BlobURL, entries: list[ListedFields], clients: ClientFactory
     ) -> None:
         super().__init__(entries, clients)
         self.container = container
@@ -146,17 +146,18 @@ class ListedBlobs(_BlobSequence[ListedBlob]):
         pages = iter_pages(
             container, clients.pipeline(container), prefix=prefix, options=clients.options
         )
-        entries = [entry for page in pages for entry in page]
+        # Kept as plain tuples: a spawned worker receives the whole listing.
+        entries = cast("list[ListedFields]", [tuple(entry) for page in pages for entry in page])
         return cls(container, entries, clients)
 
-    def _blob(self, entry: ListedBlob) -> Blob:
+    def _blob(self, entry: ListedFields) -> Blob:
         return _listed_blob(self.container, self._clients, entry)
 
     def __repr__(self) -> str:
         return f"<{len(self)} blobs listed from {self.container.container_url}>"
 
 
-def _listed_blob(container: BlobURL, clients: ClientFactory, entry: ListedBlob) -> Blob:
+def _listed_blob(container: BlobURL, clients: ClientFactory, entry: ListedFields) -> Blob:
     return Blob(container.blob(entry[0]), clients, listed_properties(entry))
 
 
