@@ -312,12 +312,15 @@ def test_twine_accepts_every_wheel_and_sdist(dist):
 
 
 def test_check_wheel_contents_finds_nothing_wrong_in_any_wheel(dist):
-    wheels = sorted(str(p) for p in dist.glob("*.whl"))
-    assert len(wheels) == len(NAMES)
-    out = subprocess.run(
-        [sys.executable, "-m", "check_wheel_contents", *wheels],
-        capture_output=True,
-        text=True,
-    )
-    assert out.returncode == 0, out.stdout + out.stderr
-    assert out.stdout.count(": OK") == len(wheels), out.stdout
+    # Each wheel is checked with its own distribution's settings: the meta-package's
+    # pyproject.toml allows an empty wheel, which it is by design.
+    for name in NAMES:
+        (wheel,) = dist.glob(f"{name.replace('-', '_')}-*.whl")
+        config = ROOT / "packages" / name / "pyproject.toml"
+        out = subprocess.run(
+            [sys.executable, "-m", "check_wheel_contents", "--config", str(config), str(wheel)],
+            capture_output=True,
+            text=True,
+        )
+        assert out.returncode == 0, out.stdout + out.stderr
+        assert out.stdout.strip().endswith(": OK"), out.stdout
