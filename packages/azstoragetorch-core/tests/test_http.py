@@ -172,9 +172,7 @@ def test_a_response_dropped_with_its_body_unread_closes_its_socket(server, trans
     assert sock.fileno() == -1
 
 
-def test_a_response_finished_after_the_transport_closed_closes_its_connection(
-    server, transport
-):
+def test_a_response_finished_after_the_transport_closed_closes_its_connection(server, transport):
     # A dataset's read-ahead may still be receiving when the transport is closed
     # (the reliability tests' leak check closes it). Its connection must then be
     # closed, not kept by a pool that nobody will close: that left sockets open, in
