@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import pytest
 from azure.core.credentials import AzureNamedKeyCredential
 
 
 @pytest.fixture
-def key(azurite) -> AzureNamedKeyCredential:  # type: ignore[no-untyped-def]
-    """The emulator's account key as a credential."""
+def key(rig: str, request: pytest.FixtureRequest) -> Any:
+    """The emulator's account key as a credential; on the live rig, the live credential."""
+    if rig == "live":
+        return request.getfixturevalue("live_credential")
+    azurite = request.getfixturevalue("azurite")
     return AzureNamedKeyCredential(azurite.account_name, azurite.account_key)
 
 
