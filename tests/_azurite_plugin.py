@@ -187,21 +187,25 @@ def live_credential(live_account: _LiveAccount) -> Any:
 @pytest.fixture
 def container(rig: str, request: pytest.FixtureRequest) -> Iterator[AzuriteContainer]:
     """A fresh container on the test's rig, removed after the test, pass or fail."""
-    if rig == "live":
-        account: _LiveAccount = request.getfixturevalue("live_account")
-        name = account.new_container_name()
-        client = account.service.create_container(name)
-        url = f"{account.endpoint}/{name}"
-    else:
-        azurite: azurite_rig.AzuriteInstance = request.getfixturevalue("azurite")
-        name = f"test-{uuid.uuid4().hex}"
-        with BlobServiceClient.from_connection_string(azurite.connection_string) as service:
-            client = service.create_container(name)
-        url = f"{azurite.blob_endpoint}/{name}"
-    try:
-        yield AzuriteContainer(name, url, client)
-    finally:
-        # A test may already have deleted it; that is not a teardown error.
-        with contextlib.suppress(ResourceNotFoundError):
-            client.delete_container()
-        client.close()
+    with contextlib.ExitStack() as stack:
+        if rig == "live":
+            account: _LiveAccount = request.getfixturevalue("live_account")
+            name = account.new_container_name()
+            service = account.service  # the session's, closed at its end
+            endpoint = account.endpoint
+        else:
+            azurite: azurite_rig.AzuriteInstance = request.getfixturevalue("azurite")
+            name = f"test-{uuid.uuid4().hex}"
+            # The container client shares this client's transport: keep it open.
+            service = stack.enter_context(
+                BlobServiceClient.from_connection_string(azurite.connection_string)
+            )
+            endpoint = azurite.blob_endpoint
+        client = service.create_container(name)
+        try:
+            yield AzuriteContainer(name, f"{endpoint}/{name}", client)
+        finally:
+            # A test may already have deleted it; that is not a teardown error.
+            with contextlib.suppress(ResourceNotFoundError):
+                client.delete_container()
+            client.close()
