@@ -11,7 +11,7 @@ wheel on this machine (any other would download gigabytes), so it stays at that.
 Then it runs the unit tests of each distribution and a smoke test against Azurite:
 BlobIO with ``torch.save``/``torch.load``, and the map-style dataset.
 
-The environment is rebuilt only when the constraints or the test tools change.
+pip runs again only when the constraints or the test tools change.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ DISTRIBUTIONS = ("azstoragetorch-core", "azstoragetorch-io", "azstoragetorch-dat
 # Only this torch has a wheel here; see the module docstring.
 TORCH = "torch==2.13.0"
 # Test tools, at the versions hatch.toml pins for the development environment.
-TEST_TOOLS = ("pytest", "pytest-timeout", "hypothesis", "psutil", "numpy", "cryptography")
+TEST_TOOLS = ("pytest", "pytest-timeout", "hypothesis", "psutil", "numpy", "cryptography", "mypy")
 # The tests' independent client, at whatever release works with the oldest azure-core
 # (the development pin needs a newer one).
 SDK = "azure-storage-blob"
@@ -89,12 +89,17 @@ def ensure_env() -> None:
     if _python().exists() and stamp_file.exists() and stamp_file.read_text() == stamp:
         print(f"lowest: reusing {ENV} ({', '.join(pins)})", flush=True)
         return
-    print(f"lowest: building {ENV} with {', '.join(pins)}", flush=True)
-    shutil.rmtree(ENV, ignore_errors=True)
-    ENV.mkdir()
+    print(f"lowest: installing into {ENV} with {', '.join(pins)}", flush=True)
+    if not _python().exists():
+        shutil.rmtree(ENV, ignore_errors=True)
+        ENV.mkdir()
+        venv.EnvBuilder(with_pip=True).create(ENV / "venv")
+    stamp_file.unlink(missing_ok=True)
     (ENV / "constraints.txt").write_text("\n".join(pins) + "\n")
-    venv.EnvBuilder(with_pip=True).create(ENV / "venv")
-    editable = [arg for name in DISTRIBUTIONS for arg in ("-e", str(PACKAGES / name))]
+    # The meta-package too: its unit tests read its installed metadata.
+    editable = [
+        arg for name in (*DISTRIBUTIONS, "azstoragetorch") for arg in ("-e", str(PACKAGES / name))
+    ]
     subprocess.run(
         [
             *(str(_python()), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"),
