@@ -103,6 +103,8 @@ def ensure_env() -> None:
     subprocess.run(
         [
             *(str(_python()), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"),
+            # Byte-compiling all of torch costs more than the few modules the tests import.
+            "--no-compile",
             *("--constraint", str(ENV / "constraints.txt")),
             *editable,
             *pins,
