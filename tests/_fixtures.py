@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import os
+from typing import Any
 
 import pytest
 from azure.core.credentials import AzureNamedKeyCredential
@@ -11,8 +12,11 @@ from azure.storage.blob import ContainerSasPermissions, generate_container_sas
 
 
 @pytest.fixture
-def key(azurite) -> AzureNamedKeyCredential:  # type: ignore[no-untyped-def]
-    """The emulator's account key as a credential."""
+def key(rig: str, request: pytest.FixtureRequest) -> Any:
+    """The emulator's account key as a credential; on the live rig, the live credential."""
+    if rig == "live":
+        return request.getfixturevalue("live_credential")
+    azurite = request.getfixturevalue("azurite")
     return AzureNamedKeyCredential(azurite.account_name, azurite.account_key)
 
 

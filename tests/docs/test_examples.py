@@ -58,10 +58,20 @@ SEEDED = (
     + [f"train/{n}.png" for n in range(8)]
     + ["blob", "blob-1", "blob-2"]
 )
+DISTRIBUTION_READMES = tuple(
+    f"packages/{name}/README.md"
+    for name in (
+        "azstoragetorch-core",
+        "azstoragetorch-io",
+        "azstoragetorch-datasets",
+        "azstoragetorch",
+    )
+)
 # Pages whose examples authorise with the default credential: it must have asked
 # the identity endpoint for a token, or the page did not test what it shows.
 USES_DEFAULT_CREDENTIAL = {
     "README.md",
+    *DISTRIBUTION_READMES,
     "docs/getting-started.rst",
     "docs/checkpointing.rst",
     "docs/distributed-checkpoints.rst",
@@ -87,6 +97,8 @@ TORCHRUN_RANKS = {"docs/distributed-checkpoints.rst": 2}
 
 def _pages() -> dict[str, list[_doc_examples.Example]]:
     pages = {"README.md": _doc_examples.markdown_examples((REPO / "README.md").read_text())}
+    for readme in DISTRIBUTION_READMES:  # each distribution's PyPI page
+        pages[readme] = _doc_examples.markdown_examples((REPO / readme).read_text())
     for path in sorted((REPO / "docs").glob("*.rst")):
         pages[f"docs/{path.name}"] = _doc_examples.rst_examples(path.read_text())
     for module in PUBLIC_MODULES:
@@ -113,6 +125,7 @@ def test_the_examples_are_found_on_every_page_that_has_them():
     # Guards the extraction itself: a parser that found nothing would pass every run.
     for page in (
         "README.md",
+        *DISTRIBUTION_READMES,
         "docs/getting-started.rst",
         "docs/credentials.rst",
         "docs/checkpointing.rst",

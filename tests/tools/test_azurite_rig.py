@@ -122,6 +122,7 @@ def test_cli_starts_and_stops_a_detached_azurite() -> None:
 # ----------------------------------------------------------------------- data
 
 
+@pytest.mark.azurite_only  # checks the Azurite rig itself
 def test_shared_key_round_trip_over_http(container: AzuriteContainer) -> None:
     assert container.url.startswith("http://127.0.0.1:")
     assert container.url.endswith(f"/devstoreaccount1/{container.name}")
