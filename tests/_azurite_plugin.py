@@ -42,7 +42,6 @@ from __future__ import annotations
 import contextlib
 import itertools
 import os
-import sys
 import urllib.parse
 import uuid
 from collections.abc import Iterator
