@@ -19,9 +19,9 @@ PACKAGES = ROOT / "packages"
 
 # Which top-level azstoragetorch modules each distribution's source may import.
 ALLOWED_IMPORTS = {
-    "azstoragetorch-core": {"_core", "exceptions", "options"},
-    "azstoragetorch-io": {"_core", "exceptions", "options", "io"},
-    "azstoragetorch-datasets": {"_core", "exceptions", "options", "io", "datasets"},
+    "azstoragetorch-core": {"_core", "credentials", "exceptions", "options"},
+    "azstoragetorch-io": {"_core", "credentials", "exceptions", "options", "io"},
+    "azstoragetorch-datasets": {"_core", "credentials", "exceptions", "options", "io", "datasets"},
 }
 
 

@@ -20,43 +20,31 @@ def name_only(blob: Blob) -> str:
 
 
 def run_rank(
-    rank: int,
-    world_size: int,
-    port: int,
-    container_url: str,
-    account: str,
-    key: str,
-    out_dir: str,
+    rank: int, world_size: int, credential: object, container_url: str, out_dir: str
 ) -> None:
     """One rank of a gloo process group: record which samples each dataset yields here."""
     import torch.distributed
-    from _gloo import gloo_group
-    from azure.core.credentials import AzureNamedKeyCredential
     from torch.utils.data import DataLoader, DistributedSampler
 
     from azstoragetorch.datasets import BlobDataset, IterableBlobDataset
 
-    with gloo_group(rank, world_size, port):
-        credential = AzureNamedKeyCredential(account, key)
-        results: dict[str, list[str]] = {}
-        iterable = IterableBlobDataset.from_container_url(
-            container_url, credential=credential, transform=name_only
+    results: dict[str, list[str]] = {}
+    iterable = IterableBlobDataset.from_container_url(
+        container_url, credential=credential, transform=name_only
+    )
+    results["main"] = list(iterable)
+    for context in ("fork", "spawn"):
+        loader = DataLoader(
+            iterable, batch_size=None, num_workers=2, multiprocessing_context=context
         )
-        results["main"] = list(iterable)
-        for context in ("fork", "spawn"):
-            loader = DataLoader(
-                iterable, batch_size=None, num_workers=2, multiprocessing_context=context
-            )
-            results[context] = list(loader)
-        mapped = BlobDataset.from_container_url(
-            container_url, credential=credential, transform=name_only
-        )
-        sampler = DistributedSampler(mapped, shuffle=False)
-        results["map"] = [
-            name for batch in DataLoader(mapped, 3, sampler=sampler) for name in batch
-        ]
-        # Every rank reached this point together: the group really works.
-        gathered: list[object] = [None] * world_size
-        torch.distributed.all_gather_object(gathered, len(results["main"]))
-        results["gathered"] = gathered  # type: ignore[assignment]
-        Path(out_dir, f"rank{rank}.json").write_text(json.dumps(results))
+        results[context] = list(loader)
+    mapped = BlobDataset.from_container_url(
+        container_url, credential=credential, transform=name_only
+    )
+    sampler = DistributedSampler(mapped, shuffle=False)
+    results["map"] = [name for batch in DataLoader(mapped, 3, sampler=sampler) for name in batch]
+    # Every rank reached this point together: the group really works.
+    gathered: list[object] = [None] * world_size
+    torch.distributed.all_gather_object(gathered, len(results["main"]))
+    results["gathered"] = gathered  # type: ignore[assignment]
+    Path(out_dir, f"rank{rank}.json").write_text(json.dumps(results))

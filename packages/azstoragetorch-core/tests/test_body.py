@@ -28,10 +28,14 @@ class BreakingStream:
 
 
 def reader_over(stream):
-    raw = types.SimpleNamespace(_fp=None, released=False)
-    raw.readinto = stream.readinto
-    raw.release_conn = lambda: setattr(raw, "released", True)
-    response = types.SimpleNamespace(internal_response=types.SimpleNamespace(raw=raw), headers={})
+    # What BodyReader uses of our transport's response: the http.client response
+    # (here a stand-in stream) and release()/close() for its connection.
+    raw = types.SimpleNamespace(released=False, closed=False)
+    response = types.SimpleNamespace(
+        internal_response=stream,
+        release=lambda: setattr(raw, "released", True),
+        close=lambda: setattr(raw, "closed", True),
+    )
     return BodyReader(response), raw
 
 
@@ -70,26 +74,17 @@ def test_http_client_responses_are_read_directly():
         right.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello")
         inner = http.client.HTTPResponse(left)
         inner.begin()
-        raw = types.SimpleNamespace(_fp=inner, headers={}, release_conn=lambda: None)
-        response = types.SimpleNamespace(
-            internal_response=types.SimpleNamespace(raw=raw), headers={}
-        )
+        reader, _ = reader_over(inner)
         buffer = bytearray(5)
-        assert BodyReader(response).readinto(memoryview(buffer)) == 5
+        assert reader.readinto(memoryview(buffer)) == 5
         assert buffer == b"hello"
 
 
-def test_a_urllib3_error_mid_body_is_a_service_response_error(monkeypatch):
-    import urllib3.exceptions
-    from azure.core.exceptions import ServiceResponseError
-
-    monkeypatch.setattr(_body, "_RECEIVE_CHUNK", 4)
-    broken = urllib3.exceptions.ProtocolError("Connection broken: IncompleteRead")
-    reader, _ = reader_over(BreakingStream(b"01234", broken))
-    with pytest.raises(ServiceResponseError, match="ProtocolError") as caught:
-        reader.readinto(memoryview(bytearray(10)))
-    assert caught.value.bytes_received == 5
-    assert caught.value.__cause__ is broken
+def test_a_body_dropped_unread_closes_its_connection():
+    reader, raw = reader_over(BreakingStream(b"0123", None))
+    reader.discard()
+    assert raw.closed
+    assert not raw.released
 
 
 def test_importing_the_library_does_not_import_requests():

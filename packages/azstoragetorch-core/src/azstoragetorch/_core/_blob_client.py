@@ -46,7 +46,7 @@ from azstoragetorch._core._errors import (
 from azstoragetorch._core._shared_transport import ProcessLocalTransport
 from azstoragetorch._core._url import BlobURL
 from azstoragetorch._core._version import __version__
-from azstoragetorch.exceptions import ClientRequestIdMismatchError
+from azstoragetorch.exceptions import BlobNotFoundError, ClientRequestIdMismatchError
 from azstoragetorch.options import ClientOptions
 
 __all__ = [
@@ -57,6 +57,8 @@ __all__ = [
     "build_pipeline",
     "content_md5",
     "properties_from_headers",
+    "run",
+    "send",
     "transport_options",
 ]
 
@@ -126,6 +128,60 @@ def properties_from_headers(headers: Any) -> BlobProperties:
         last_modified=headers.get("Last-Modified"),
         content_type=headers.get("Content-Type"),
     )
+
+
+def run(
+    pipeline: Pipeline,  # type: ignore[type-arg]
+    request: HttpRequest,
+    what: str,
+    credential: UsedCredential,
+    options: ClientOptions = DEFAULT_OPTIONS,
+    *,
+    stream: bool = False,
+    retries: int | None = None,
+) -> tuple[HttpResponse, int]:
+    """Run ``request`` through ``pipeline``; failures become azstoragetorch errors.
+
+    Returns the response and how many retries the retry policy spent on it. Without
+    ``stream`` the body is read whole before this returns; with it, only the short
+    body of a refusal is.
+
+    :param what: Names the target for messages, e.g. "blob 'https://…/c/b'"; it
+        must come from a URL without its query.
+    :param credential: The credential the pipeline uses, named in permission errors.
+    :param retries: The most retries allowed for this request; ``None``: the
+        options' ``max_retries``.
+    """
+    kwargs = transport_options(options)
+    if retries is not None:
+        kwargs["retry_total"] = retries
+    try:
+        result = pipeline.run(request, stream=stream, **kwargs)
+    except ClientAuthenticationError as error:
+        raise_credential_error(error, what, credential)
+    except AzureError as error:
+        raise_transport_error(error, what)
+    response: HttpResponse = result.http_response
+    if response.status_code >= 400:
+        if stream:
+            # Reading the short error body keeps the connection reusable.
+            response.body()
+        raise_for_response(response, what, credential)
+    # RetryPolicy leaves one history entry per retry it made.
+    return response, len(result.context.get("history") or ())
+
+
+def send(
+    pipeline: Pipeline,  # type: ignore[type-arg]
+    request: HttpRequest,
+    what: str,
+    credential: UsedCredential,
+    options: ClientOptions = DEFAULT_OPTIONS,
+    *,
+    stream: bool = False,
+) -> HttpResponse:
+    """:func:`run`'s response alone."""
+    return run(pipeline, request, what, credential, options, stream=stream)[0]
 
 
 def content_md5(data: bytes | bytearray | memoryview) -> str:
@@ -198,23 +254,15 @@ class BlobClient:
         request = HttpRequest(method, url, headers=headers or {})
         if body is not None:
             request.set_bytes_body(body)
-        kwargs = transport_options(self._options)
-        if retries is not None:
-            kwargs["retry_total"] = retries
-        try:
-            result = self._pipeline.run(request, stream=stream, **kwargs)
-        except ClientAuthenticationError as error:
-            raise_credential_error(error, self._what, self._credential)
-        except AzureError as error:
-            raise_transport_error(error, self._what)
-        response: HttpResponse = result.http_response
-        if response.status_code >= 400:
-            if stream:
-                # Reading the short error body keeps the connection reusable.
-                response.body()
-            raise_for_response(response, self._what, self._credential)
-        # RetryPolicy leaves one history entry per retry it made.
-        return response, len(result.context.get("history") or ())
+        return run(
+            self._pipeline,
+            request,
+            self._what,
+            self._credential,
+            self._options,
+            stream=stream,
+            retries=retries,
+        )
 
     # -- reading ------------------------------------------------------------------
 
@@ -276,17 +324,23 @@ class BlobClient:
     # -- writing ------------------------------------------------------------------
 
     def put_blob(
-        self, data: bytes | bytearray | memoryview, md5: str, *, create_only: bool = False
+        self,
+        data: bytes | bytearray | memoryview,
+        md5: str,
+        *,
+        create_only: bool = False,
+        content_type: str = "application/octet-stream",
     ) -> None:
         """Upload ``data`` as the whole blob in one request, checked against ``md5``.
 
-        With ``create_only``, the service refuses (409 ``BlobAlreadyExists``) if the
-        blob exists.
+        The service also keeps ``md5`` as the blob's ``Content-MD5``. With
+        ``create_only``, the service refuses (409 ``BlobAlreadyExists``) if the blob
+        exists.
         """
         headers = {
             "x-ms-blob-type": "BlockBlob",
             "Content-MD5": md5,
-            "Content-Type": "application/octet-stream",
+            "Content-Type": content_type,
         }
         if create_only:
             headers["If-None-Match"] = "*"
@@ -301,22 +355,45 @@ class BlobClient:
             body=data,
         )
 
-    def put_block_list(self, block_ids: list[str], *, create_only: bool = False) -> None:
+    def put_block_list(
+        self,
+        block_ids: list[str],
+        *,
+        create_only: bool = False,
+        content_type: str = "application/octet-stream",
+        blob_md5: str | None = None,
+    ) -> None:
         """Commit the staged blocks, in order, as the blob's new content.
 
         With ``create_only``, the service refuses (409 ``BlobAlreadyExists``) if the
-        blob exists.
+        blob exists. ``blob_md5`` (base64) is stored as the whole blob's
+        ``Content-MD5``, which the service does not compute for block lists.
         """
         body = "".join(f"<Latest>{block_id}</Latest>" for block_id in block_ids)
         payload = f'<?xml version="1.0" encoding="utf-8"?><BlockList>{body}</BlockList>'.encode()
         headers = {
             "Content-MD5": content_md5(payload),
             "Content-Type": "application/xml",
-            "x-ms-blob-content-type": "application/octet-stream",
+            "x-ms-blob-content-type": content_type,
         }
+        if blob_md5 is not None:
+            headers["x-ms-blob-content-md5"] = blob_md5
         if create_only:
             headers["If-None-Match"] = "*"
         self._send("PUT", query="comp=blocklist", headers=headers, body=payload)
+
+    # -- deleting -----------------------------------------------------------------
+
+    def delete(self) -> bool:
+        """Delete the blob with its snapshots; ``False`` if there was nothing to delete.
+
+        A missing blob (or container) is not an error: deleting is idempotent.
+        """
+        try:
+            self._send("DELETE", headers={"x-ms-delete-snapshots": "include"})
+        except BlobNotFoundError:
+            return False
+        return True
 
 
 def backoff(options: ClientOptions, retry: int) -> float:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import http.client
-from typing import Any
+from typing import Any, cast
 
 from azure.core.exceptions import ServiceResponseError
 from azure.core.pipeline.transport import HttpResponse
@@ -22,9 +22,7 @@ class TruncatedBodyError(ConnectionError):
     """The connection ended before the body's announced length arrived."""
 
 
-# What a body read raises when the connection breaks mid-transfer. urllib3's and
-# requests' own errors (the requests transport, for proxied hosts) are raised as
-# ServiceResponseError, so that importing this library does not import requests.
+# What a body read raises when the connection breaks mid-transfer.
 BODY_ERRORS: tuple[type[BaseException], ...] = (
     ConnectionError,
     TimeoutError,
@@ -33,34 +31,17 @@ BODY_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 
-def _requests_errors() -> tuple[type[BaseException], ...]:
-    # Called only for a response of the requests transport, which has imported both.
-    import requests.exceptions
-    import urllib3.exceptions
-
-    return (urllib3.exceptions.HTTPError, requests.exceptions.RequestException)
-
-
 class BodyReader:
     """Receives one streamed response's body into memoryviews, then frees it.
 
     The body is read with the standard library's ``http.client.HTTPResponse.readinto``,
-    which receives straight into the caller's buffer. Our own transport hands that
-    response over as is; behind the requests transport (used when a proxy applies)
-    it sits under the urllib3 response, whose own ``readinto`` reads into a
-    temporary bytes object and copies.
+    which receives straight into the caller's buffer: every request goes through
+    our transport, which hands that response over as is.
     """
 
     def __init__(self, response: HttpResponse) -> None:
-        self._ours = response if isinstance(response, HttpClientResponse) else None
-        if self._ours is not None:
-            self._raw: Any = None
-            self._stream: Any = self._ours.internal_response
-            return
-        self._raw = response.internal_response.raw
-        inner = getattr(self._raw, "_fp", None)
-        plain = not response.headers.get("Content-Encoding")
-        self._stream = inner if isinstance(inner, http.client.HTTPResponse) and plain else self._raw
+        self._response = cast(HttpClientResponse, response)
+        self._stream: Any = response.internal_response
 
     def readinto(self, destination: memoryview) -> int:
         """Fill ``destination``; raises :class:`TruncatedBodyError` if the body ends first.
@@ -79,26 +60,12 @@ class BodyReader:
         except BODY_ERRORS as error:
             error.bytes_received = filled  # type: ignore[attr-defined]
             raise
-        except Exception as error:
-            if self._ours is not None or not isinstance(error, _requests_errors()):
-                raise
-            broken = ServiceResponseError(
-                f"The connection broke: {type(error).__name__}: {error}", error=error
-            )
-            broken.bytes_received = filled  # type: ignore[attr-defined]
-            raise broken from error
         return filled
 
     def release(self) -> None:
         """Give a fully read connection back to the pool for the next request."""
-        if self._ours is not None:
-            self._ours.release()
-        else:
-            self._raw.release_conn()
+        self._response.release()
 
     def discard(self) -> None:
         """Drop the connection of a body that was not (or not fully) read."""
-        if self._ours is not None:
-            self._ours.close()
-        else:
-            self._raw.close()
+        self._response.close()

@@ -68,6 +68,7 @@ class ConnectionPool:
         self.absolute = proxy is not None and context is None
         self.prefix = f"http://{host}:{port}" if self.absolute else ""
         self.proxy_headers = proxy.headers() if self.absolute and proxy else {}
+        self._closed = False
 
     def take(self, connect_timeout: float | None) -> tuple[http.client.HTTPConnection, bool]:
         """A connection, and whether it served requests before (reused) or is new.
@@ -138,15 +139,22 @@ class ConnectionPool:
 
     def give_back(self, connection: http.client.HTTPConnection, keep: int = POOL_SIZE) -> None:
         """Keep a connection whose last response was fully read, if fewer than
-        ``keep`` are idle."""
+        ``keep`` are idle.
+
+        After :meth:`close` nothing is kept: a request still under way then (a
+        dataset's read-ahead, say) closes its connection when it is done, instead of
+        leaving it in a pool that nobody will close again.
+        """
         with self._lock:
-            if len(self._idle) < keep:
+            if not self._closed and len(self._idle) < keep:
                 self._idle.append(connection)
                 return
         connection.close()
 
     def close(self) -> None:
+        """Close the idle connections, and every connection given back from now on."""
         with self._lock:
+            self._closed = True
             idle, self._idle = self._idle, []
         for connection in idle:
             connection.close()

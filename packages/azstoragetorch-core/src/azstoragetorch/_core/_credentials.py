@@ -16,7 +16,6 @@ see a bearer token in clear text.
 from __future__ import annotations
 
 import datetime
-import importlib
 import urllib.parse
 from typing import Literal, NamedTuple
 
@@ -48,10 +47,10 @@ _STORAGE_SCOPE = "https://storage.azure.com/.default"
 
 
 def _new_default_credential() -> TokenCredential:
-    # Looked up through the azure.identity module at call time, so importing
-    # azstoragetorch never pays for azure-identity.
-    identity = importlib.import_module("azure.identity")
-    return identity.DefaultAzureCredential()  # type: ignore[no-any-return]
+    # Imported at call time, so importing azstoragetorch never pays for azure-identity.
+    from azure.identity import DefaultAzureCredential
+
+    return DefaultAzureCredential()
 
 
 _default: ProcessLocal[TokenCredential] = ProcessLocal(_new_default_credential)

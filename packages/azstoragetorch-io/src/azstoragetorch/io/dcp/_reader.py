@@ -19,10 +19,11 @@ from torch.futures import Future
 from azstoragetorch._core._client_factory import options_or_default
 from azstoragetorch._core._credentials import Credential
 from azstoragetorch.exceptions import CheckpointMetadataError
-from azstoragetorch.io._reader import PART_SIZE, BlobReader
-from azstoragetorch.io.dcp._layout import METADATA_NAME, StoredItem, tensor_memory
+from azstoragetorch.io._memory import tensor_memory
+from azstoragetorch.io._reader import PART_SIZE, BlobReader, split_parts
+from azstoragetorch.io.dcp._layout import METADATA_NAME, StoredItem
 from azstoragetorch.io.dcp._location import Located, Location
-from azstoragetorch.io.dcp._ranges import Fetch, MergeLimits, merge_spans, split_parts
+from azstoragetorch.io.dcp._ranges import Fetch, MergeLimits, merge_spans
 from azstoragetorch.options import ClientOptions
 
 __all__ = ["BlobStorageReader"]

@@ -1,0 +1,33 @@
+"""Sizes that shape a transfer; tests shrink them to exercise the block path."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from azstoragetorch._core._blob_client import DEFAULT_OPTIONS
+from azstoragetorch.options import ClientOptions
+
+__all__ = ["DEFAULT_SETTINGS", "TransferSettings"]
+
+_MIB = 1024 * 1024
+
+
+@dataclasses.dataclass(frozen=True)
+class TransferSettings:
+    """How files are moved.
+
+    :param whole_file_limit: Files up to this size are read (or received) whole and
+        sent in one request; larger ones are streamed in blocks or ranges.
+    :param large_files_at_once: The most large files in flight at once: each holds
+        a few blocks or parts.
+    :param options: The block size, part size and concurrency of a large file's
+        upload or download; unset sizes are those of ``BlobIO``, so one large file
+        moves as fast as through it.
+    """
+
+    whole_file_limit: int = 8 * _MIB
+    large_files_at_once: int = 2
+    options: ClientOptions = DEFAULT_OPTIONS
+
+
+DEFAULT_SETTINGS = TransferSettings()
