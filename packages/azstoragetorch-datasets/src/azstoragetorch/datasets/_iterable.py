@@ -13,10 +13,25 @@ from azstoragetorch._core._credentials import Credential
 from azstoragetorch.datasets._blob import Blob, BlobSample, to_sample
 from azstoragetorch.datasets._dataset_clients import clients_for
 from azstoragetorch.datasets._read_ahead import ReadAhead, read_ahead
-from azstoragetorch.datasets._sharding import ProcessGroup, process_group, shard
+from azstoragetorch.datasets._sharding import (
+    ProcessGroup,
+    UnevenShares,
+    check_sharding,
+    process_group,
+    rank_share,
+    worker_info,
+)
+from azstoragetorch.datasets._shuffle import (
+    DEFAULT_BUFFER_SIZE,
+    check_epoch,
+    check_seed,
+    check_shuffle,
+    shuffled,
+)
 from azstoragetorch.datasets._sources import (
     BlobURLs,
     ContainerListing,
+    Source,
     check_prefix,
     check_transform,
     parse_blob_urls,
@@ -77,6 +92,31 @@ class IterableBlobDataset(torch.utils.data.IterableDataset[_T_co]):
         # The process group of the process that pickled the dataset: a spawned
         # DataLoader worker does not join it, yet must shard across its ranks.
         self._process_group: ProcessGroup | None = None
+        self._shard_by_rank = True
+        self._uneven_shares: UnevenShares = "pad"
+        self._shuffle = False
+        self._seed = 0
+        self._buffer_size: int | None = DEFAULT_BUFFER_SIZE
+        self._epoch = 0
+        self._iterating = 0
+
+    def _configure(
+        self,
+        *,
+        shard_by_rank: object,
+        uneven_shares: object,
+        shuffle: object,
+        seed: object,
+        shuffle_buffer_size: object,
+    ) -> IterableBlobDataset[_T_co]:
+        check_sharding(shard_by_rank, uneven_shares)
+        check_shuffle(shuffle, shuffle_buffer_size)
+        self._shard_by_rank = cast(bool, shard_by_rank)
+        self._uneven_shares = cast(UnevenShares, uneven_shares)
+        self._shuffle = cast(bool, shuffle)
+        self._seed = check_seed(seed)
+        self._buffer_size = cast("int | None", shuffle_buffer_size)
+        return self
 
     # -- construction -------------------------------------------------------------
 
@@ -89,6 +129,11 @@ class IterableBlobDataset(torch.utils.data.IterableDataset[_T_co]):
         prefix: str | None = None,
         credential: Credential = None,
         transform: None = None,
+        shard_by_rank: bool = True,
+        uneven_shares: UnevenShares = "pad",
+        shuffle: bool = False,
+        seed: int | None = None,
+        shuffle_buffer_size: int | None = DEFAULT_BUFFER_SIZE,
     ) -> IterableBlobDataset[BlobSample]: ...
     @overload
     @classmethod
@@ -99,6 +144,11 @@ class IterableBlobDataset(torch.utils.data.IterableDataset[_T_co]):
         prefix: str | None = None,
         credential: Credential = None,
         transform: Callable[[Blob], _T],
+        shard_by_rank: bool = True,
+        uneven_shares: UnevenShares = "pad",
+        shuffle: bool = False,
+        seed: int | None = None,
+        shuffle_buffer_size: int | None = DEFAULT_BUFFER_SIZE,
     ) -> IterableBlobDataset[_T]: ...
     @classmethod
     def from_container_url(
@@ -108,6 +158,11 @@ class IterableBlobDataset(torch.utils.data.IterableDataset[_T_co]):
         prefix: str | None = None,
         credential: Credential = None,
         transform: Callable[[Blob], Any] | None = None,
+        shard_by_rank: bool = True,
+        uneven_shares: UnevenShares = "pad",
+        shuffle: bool = False,
+        seed: int | None = None,
+        shuffle_buffer_size: int | None = DEFAULT_BUFFER_SIZE,
         **_internal_only_kwargs: Any,
     ) -> IterableBlobDataset[Any]:
         """A dataset of the blobs in a container, listed as it is iterated.
@@ -147,7 +202,13 @@ class IterableBlobDataset(torch.utils.data.IterableDataset[_T_co]):
         url = parse_container_url(container_url, clients)
         check_prefix(prefix)
         check_transform(transform)
-        return cls(ContainerListing(url, prefix, clients), transform)
+        return cls(ContainerListing(url, prefix, clients), transform)._configure(
+            shard_by_rank=shard_by_rank,
+            uneven_shares=uneven_shares,
+            shuffle=shuffle,
+            seed=seed,
+            shuffle_buffer_size=shuffle_buffer_size,
+        )
 
     @overload
     @classmethod
@@ -157,6 +218,11 @@ class IterableBlobDataset(torch.utils.data.IterableDataset[_T_co]):
         *,
         credential: Credential = None,
         transform: None = None,
+        shard_by_rank: bool = True,
+        uneven_shares: UnevenShares = "pad",
+        shuffle: bool = False,
+        seed: int | None = None,
+        shuffle_buffer_size: int | None = DEFAULT_BUFFER_SIZE,
     ) -> IterableBlobDataset[BlobSample]: ...
     @overload
     @classmethod
@@ -166,6 +232,11 @@ class IterableBlobDataset(torch.utils.data.IterableDataset[_T_co]):
         *,
         credential: Credential = None,
         transform: Callable[[Blob], _T],
+        shard_by_rank: bool = True,
+        uneven_shares: UnevenShares = "pad",
+        shuffle: bool = False,
+        seed: int | None = None,
+        shuffle_buffer_size: int | None = DEFAULT_BUFFER_SIZE,
     ) -> IterableBlobDataset[_T]: ...
     @classmethod
     def from_blob_urls(
@@ -174,6 +245,11 @@ class IterableBlobDataset(torch.utils.data.IterableDataset[_T_co]):
         *,
         credential: Credential = None,
         transform: Callable[[Blob], Any] | None = None,
+        shard_by_rank: bool = True,
+        uneven_shares: UnevenShares = "pad",
+        shuffle: bool = False,
+        seed: int | None = None,
+        shuffle_buffer_size: int | None = DEFAULT_BUFFER_SIZE,
         **_internal_only_kwargs: Any,
     ) -> IterableBlobDataset[Any]:
         """A dataset of the given blobs, in the given order.
@@ -200,27 +276,73 @@ class IterableBlobDataset(torch.utils.data.IterableDataset[_T_co]):
         clients = clients_for(credential, "from_blob_urls", _internal_only_kwargs)
         urls = parse_blob_urls(blob_urls, clients)
         check_transform(transform)
-        return cls(BlobURLs(urls, clients), transform)
+        return cls(BlobURLs(urls, clients), transform)._configure(
+            shard_by_rank=shard_by_rank,
+            uneven_shares=uneven_shares,
+            shuffle=shuffle,
+            seed=seed,
+            shuffle_buffer_size=shuffle_buffer_size,
+        )
 
     # -- the IterableDataset protocol ---------------------------------------------
 
+    def set_epoch(self, epoch: int) -> None:
+        """Set the epoch the next iteration shuffles for; call it before each epoch.
+
+        With ``shuffle=True`` the order is a function of ``(seed, epoch)`` alone, the
+        same on every rank and worker, and different for each epoch. Like
+        :meth:`torch.utils.data.distributed.DistributedSampler.set_epoch`, call it
+        on every rank before creating the epoch's iterator (before ``for batch in
+        loader``). DataLoader workers receive the epoch when they start, so use it
+        without ``persistent_workers=True``.
+
+        :raises TypeError: if ``epoch`` is not an int.
+        :raises ValueError: if ``epoch`` is negative.
+        :raises RuntimeError: if this dataset is being iterated in this process.
+        """
+        checked = check_epoch(epoch)
+        if self._iterating:
+            raise RuntimeError(
+                "set_epoch() was called while the dataset is being iterated: call it "
+                "before the epoch starts, e.g. before `for batch in loader:`."
+            )
+        self._epoch = checked
+
     def __iter__(self) -> Iterator[_T_co]:
-        """Yield this worker's (and rank's) share of the samples, in listing order."""
-        start, step = shard(self._process_group)
-        select = getattr(self._blobs, "select", None)
-        blobs: Iterator[Blob] = (
-            select(start, step)
-            if callable(select)
-            else itertools.islice(self._blobs, start, None, step)
-        )
-        with contextlib.closing(read_ahead(blobs, self._read_ahead)) as ahead:
-            for blob in ahead:
-                yield self._transform(blob)
+        """Yield this worker's (and rank's) share of the samples, in epoch order."""
+        self._iterating += 1
+        try:
+            with contextlib.closing(read_ahead(self._share(), self._read_ahead)) as ahead:
+                for blob in ahead:
+                    yield self._transform(blob)
+        finally:
+            self._iterating -= 1
+
+    def _share(self) -> Iterator[Blob]:
+        """This worker's blobs: the epoch's order, dealt to ranks, then to workers."""
+        source = self._blobs
+        if isinstance(source, Source):
+            entries: Iterator[Any] = source.entries()
+            blob_for: Callable[[Any], Blob] = source.blob_for
+        else:
+            entries, blob_for = iter(source), _same
+        if self._shuffle:
+            entries = shuffled(entries, self._seed, self._epoch, self._buffer_size)
+        if self._shard_by_rank:
+            rank, world_size = process_group() or self._process_group or (0, 1)
+            entries = rank_share(entries, rank, world_size, self._uneven_shares)
+        worker, num_workers = worker_info()
+        return map(blob_for, itertools.islice(entries, worker, None, num_workers))
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
+        state["_iterating"] = 0
         state["_process_group"] = process_group() or self._process_group
         return state
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self._blobs!r})"
+
+
+def _same(blob: Blob) -> Blob:
+    return blob
