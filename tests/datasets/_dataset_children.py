@@ -60,3 +60,79 @@ def run_rank(
         torch.distributed.all_gather_object(gathered, len(results["main"]))
         results["gathered"] = gathered  # type: ignore[assignment]
         Path(out_dir, f"rank{rank}.json").write_text(json.dumps(results))
+
+
+def run_rank_shares(
+    rank: int,
+    world_size: int,
+    port: int,
+    container_url: str,
+    account: str,
+    key: str,
+    out_dir: str,
+) -> None:
+    """One rank of a gloo group: each uneven_shares mode, shuffling, and DDP-style steps."""
+    import torch
+    import torch.distributed
+    from _gloo import gloo_group
+    from azure.core.credentials import AzureNamedKeyCredential
+    from torch.utils.data import DataLoader, DistributedSampler
+
+    from azstoragetorch.datasets import BlobDataset, IterableBlobDataset
+
+    credential = AzureNamedKeyCredential(account, key)
+    results: dict[str, object] = {}
+
+    def progress(step: str) -> None:  # where a rank got to, should the test time out
+        with Path(out_dir, f"progress{rank}").open("a") as log:
+            log.write(step + "\n")
+
+    with gloo_group(rank, world_size, port):
+        for mode in ("pad", "drop", "uneven"):
+            dataset = IterableBlobDataset.from_container_url(
+                container_url, credential=credential, transform=name_only, uneven_shares=mode
+            )
+            loader = DataLoader(dataset, batch_size=None, num_workers=2)
+            results[mode] = list(loader)
+            progress(mode)
+        whole = IterableBlobDataset.from_container_url(
+            container_url, credential=credential, transform=name_only, shard_by_rank=False
+        )
+        results["unsharded"] = list(whole)
+        # What DDP does each step: every rank joins an all-reduce per batch. With
+        # unequal batch counts, one rank would wait in it for the others forever.
+        for mode in ("pad", "drop"):
+            dataset = IterableBlobDataset.from_container_url(
+                container_url, credential=credential, transform=name_only, uneven_shares=mode
+            )
+            steps = 0
+            for batch in DataLoader(dataset, batch_size=2, num_workers=2):
+                total = torch.tensor([len(batch)])
+                torch.distributed.all_reduce(total)
+                steps += 1
+            results[f"steps-{mode}"] = steps
+            progress(f"steps-{mode}")
+        shuffled = IterableBlobDataset.from_container_url(
+            container_url,
+            credential=credential,
+            transform=name_only,
+            shuffle=True,
+            seed=11,
+            uneven_shares="uneven",
+            shuffle_buffer_size=4,
+        )
+        for epoch in (0, 1):
+            shuffled.set_epoch(epoch)
+            results[f"shuffled-{epoch}"] = list(
+                DataLoader(shuffled, batch_size=None, num_workers=2)
+            )
+        mapped = BlobDataset.from_container_url(
+            container_url, credential=credential, transform=name_only
+        )
+        sampler = DistributedSampler(mapped, shuffle=True, seed=3)
+        for epoch in (0, 1):
+            sampler.set_epoch(epoch)
+            results[f"sampler-{epoch}"] = [
+                name for batch in DataLoader(mapped, 2, sampler=sampler) for name in batch
+            ]
+        Path(out_dir, f"rank{rank}.json").write_text(json.dumps(results))

@@ -110,3 +110,14 @@ def test_bad_shuffle_arguments_are_rejected(shuffle, buffer_size, error):
 def test_shuffle_on_a_map_style_dataset_points_to_samplers():
     with pytest.raises(TypeError, match="DistributedSampler"):
         reject_map_shuffle({"shuffle": True})
+
+
+@pytest.mark.parametrize("factory", ["from_container_url", "from_blob_urls"])
+def test_blob_dataset_factories_reject_shuffle_before_any_request(factory):
+    from azstoragetorch.datasets import BlobDataset
+
+    url = "https://account.blob.core.windows.net/container"
+    if factory == "from_blob_urls":
+        url += "/blob"
+    with pytest.raises(TypeError, match="pass shuffle=True to the DataLoader"):
+        getattr(BlobDataset, factory)(url, credential=False, shuffle=True)

@@ -69,13 +69,31 @@ class IterableBlobDataset(torch.utils.data.IterableDataset[_T_co]):
 
     **Sharding.** With a :class:`~torch.utils.data.DataLoader` of several workers,
     and across the ranks of an initialised ``torch.distributed`` process group,
-    the samples are dealt out round-robin in listing order: sample ``i`` goes to
-    rank ``i % world_size`` and, within it, to worker
-    ``(i // world_size) % num_workers``. Every sample is yielded exactly once, the
-    ranks' shares differ by at most one sample, and one rank's DataLoader with
-    ``batch_size=1`` yields the samples in listing order. Every rank must create
-    the dataset over the same blobs. Each worker lists the whole container and keeps
-    its share.
+    the samples are dealt out round-robin in epoch order (listing order, or its
+    shuffle): sample ``i`` goes to rank ``i % world_size`` and, within it, to
+    worker ``(i // world_size) % num_workers``. One rank's DataLoader with
+    ``batch_size=1`` yields its samples in epoch order. Every rank must create the
+    dataset over the same blobs. Each worker lists the whole container and keeps
+    its share. With ``shard_by_rank=False`` every rank gets all the samples, still
+    divided among its workers.
+
+    **Equal shares for DDP.** When the number of samples is not a multiple of the
+    world size, ``uneven_shares`` decides: ``"pad"`` (the default) repeats samples
+    from the start of the epoch so every rank yields the same number,
+    ``ceil(n / world_size)``, as :class:`~torch.utils.data.DistributedSampler`
+    does by default; ``"drop"`` leaves out the last ``n % world_size`` samples so
+    every rank yields ``n // world_size``, each sample at most once; ``"uneven"``
+    yields every sample exactly once and lets shares differ by one. With
+    ``"uneven"``, a DDP rank that runs out of batches first waits in a collective
+    for the others until it times out, so the default is one that cannot hang.
+
+    **Shuffling.** With ``shuffle=True`` the epoch's order is a function of
+    ``(seed, epoch)`` only, the same on every rank and worker, so the shares
+    still partition the epoch; call :meth:`set_epoch` before each epoch for a new
+    order. It is a buffer shuffle over the lazy listing: ``shuffle_buffer_size``
+    entries (10,000 by default) are held per worker, and each next entry takes
+    the place of a randomly drawn one. ``shuffle_buffer_size=None`` holds the
+    whole listing per worker and gives a uniform shuffle.
 
     The dataset pickles, so ``fork``, ``spawn`` and ``forkserver`` workers all work
     (the ``transform`` and credential must pickle for the latter two), as do
@@ -189,11 +207,23 @@ class IterableBlobDataset(torch.utils.data.IterableDataset[_T_co]):
             the URL carries a SAS token.
         :param transform: Called with each :class:`Blob` to make its sample; see
             :class:`Blob`.
+        :param shard_by_rank: Whether ranks of a ``torch.distributed`` process
+            group divide the samples (the default) or each get all of them.
+        :param uneven_shares: ``"pad"`` (default), ``"drop"`` or ``"uneven"``: how
+            rank shares are made equal when the samples do not divide evenly.
+        :param shuffle: Shuffle each epoch by ``(seed, epoch)``; see
+            :meth:`set_epoch`.
+        :param seed: The shuffle's seed, an int of 0 or more; ``None`` means 0.
+            Pass the same seed on every rank.
+        :param shuffle_buffer_size: The entries held to shuffle, per worker; ``None``
+            for a shuffle of the whole listing.
         :returns: The dataset, in listing order (by blob name). An empty container
             or a prefix that matches nothing gives a dataset that yields nothing.
         :raises ValueError: for a URL that does not name a container (or names a
             blob: use ``prefix``), or a token credential over ``http``.
         :raises TypeError: for arguments of the wrong type.
+        :raises ValueError: for an ``uneven_shares`` other than the three, a negative
+            ``seed`` or a ``shuffle_buffer_size`` below 1.
 
         Iterating raises :class:`~azstoragetorch.exceptions.BlobNotFoundError` if
         the container does not exist.
@@ -268,6 +298,11 @@ class IterableBlobDataset(torch.utils.data.IterableDataset[_T_co]):
         :param credential: As for :meth:`from_container_url`; ignored for URLs that
             carry a SAS token.
         :param transform: Called with each :class:`Blob` to make its sample.
+        :param shard_by_rank: As for :meth:`from_container_url`.
+        :param uneven_shares: As for :meth:`from_container_url`.
+        :param shuffle: As for :meth:`from_container_url`.
+        :param seed: As for :meth:`from_container_url`.
+        :param shuffle_buffer_size: As for :meth:`from_container_url`.
         :returns: The dataset.
         :raises TypeError: if ``blob_urls`` holds something other than a str (the
             message says which element), or for arguments of the wrong type.

@@ -12,6 +12,7 @@ from azstoragetorch._core._credentials import Credential
 from azstoragetorch.datasets._blob import Blob, BlobSample, to_sample
 from azstoragetorch.datasets._dataset_clients import clients_for
 from azstoragetorch.datasets._read_ahead import ReadAhead, read_ahead
+from azstoragetorch.datasets._shuffle import reject_map_shuffle
 from azstoragetorch.datasets._sources import (
     BlobURLs,
     ListedBlobs,
@@ -126,6 +127,7 @@ class BlobDataset(torch.utils.data.Dataset[_T_co]):
             blob: use ``prefix``), or a token credential over ``http``.
         :raises TypeError: for arguments of the wrong type.
         """
+        reject_map_shuffle(_internal_only_kwargs)
         clients = clients_for(credential, "from_container_url", _internal_only_kwargs)
         url = parse_container_url(container_url, clients)
         check_prefix(prefix)
@@ -182,6 +184,7 @@ class BlobDataset(torch.utils.data.Dataset[_T_co]):
             message says which element), or for arguments of the wrong type.
         :raises ValueError: for a URL that names no blob (saying which element).
         """
+        reject_map_shuffle(_internal_only_kwargs)
         clients = clients_for(credential, "from_blob_urls", _internal_only_kwargs)
         urls = parse_blob_urls(blob_urls, clients)
         check_transform(transform)
