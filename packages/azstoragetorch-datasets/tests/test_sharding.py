@@ -70,9 +70,7 @@ def _rank_shares(listing, world_size, mode):
 
 
 @given(samples=st.integers(0, 60), world_size=st.integers(1, 5))
-def test_drop_gives_every_rank_the_same_count_and_each_sample_at_most_once(
-    samples, world_size
-):
+def test_drop_gives_every_rank_the_same_count_and_each_sample_at_most_once(samples, world_size):
     shares = _rank_shares(range(samples), world_size, "drop")
     assert {len(share) for share in shares} == {samples // world_size}
     kept = sorted(sample for share in shares for sample in share)
@@ -80,9 +78,7 @@ def test_drop_gives_every_rank_the_same_count_and_each_sample_at_most_once(
 
 
 @given(samples=st.integers(1, 60), world_size=st.integers(1, 5))
-def test_pad_gives_every_rank_the_same_count_and_every_sample_at_least_once(
-    samples, world_size
-):
+def test_pad_gives_every_rank_the_same_count_and_every_sample_at_least_once(samples, world_size):
     shares = _rank_shares(range(samples), world_size, "pad")
     rounds = -(-samples // world_size)
     assert {len(share) for share in shares} == {rounds}
@@ -117,7 +113,8 @@ def test_drop_reads_no_further_ahead_than_one_round():
             yield index
 
     first = next(rank_share(listing(), 0, 4, "drop"))
-    assert first == 0 and consumed == [0, 1, 2, 3]
+    assert first == 0
+    assert consumed == [0, 1, 2, 3]
 
 
 @pytest.mark.parametrize(
@@ -129,5 +126,5 @@ def test_drop_reads_no_further_ahead_than_one_round():
     ],
 )
 def test_bad_sharding_arguments_are_rejected(shard_by_rank, uneven_shares, error):
-    with pytest.raises(error, match="shard_by_rank|uneven_shares"):
+    with pytest.raises(error, match=r"shard_by_rank|uneven_shares"):
         check_sharding(shard_by_rank, uneven_shares)

@@ -49,9 +49,7 @@ _Item = TypeVar("_Item")
 
 def check_sharding(shard_by_rank: object, uneven_shares: object) -> None:
     if not isinstance(shard_by_rank, bool):
-        raise TypeError(
-            f"shard_by_rank must be True or False, not {type(shard_by_rank).__name__}."
-        )
+        raise TypeError(f"shard_by_rank must be True or False, not {type(shard_by_rank).__name__}.")
     if uneven_shares not in UNEVEN_SHARES:
         raise ValueError(
             f"uneven_shares must be one of 'pad', 'drop' or 'uneven', not {uneven_shares!r}."
