@@ -40,7 +40,7 @@ def run_rank(
         credential = AzureNamedKeyCredential(account, key)
         results: dict[str, list[str]] = {}
         iterable = IterableBlobDataset.from_container_url(
-            container_url, credential=credential, transform=name_only
+            container_url, credential=credential, transform=name_only, uneven_shares="uneven"
         )
         results["main"] = list(iterable)
         for context in ("fork", "spawn"):
