@@ -18,7 +18,8 @@ version = release
 extensions = ["sphinx.ext.autodoc", "sphinx.ext.intersphinx", "sphinx.ext.napoleon"]
 html_theme = "furo"
 html_title = f"azstoragetorch {release}"
-exclude_patterns = ["_build"]
+# _generated/ holds files included by pages (the benchmark results), not pages.
+exclude_patterns = ["_build", "_generated"]
 autodoc_member_order = "bysource"
 autodoc_typehints = "description"
 # The API reference documents the public names only; the private modules they

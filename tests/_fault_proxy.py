@@ -176,7 +176,10 @@ class Rule:
 class FaultProxy:
     """Forwards HTTP/1.1 to ``upstream_port`` on 127.0.0.1, injecting faults by rule."""
 
-    def __init__(self, upstream_port: int, upstream_host: str = "127.0.0.1") -> None:
+    def __init__(
+        self, upstream_port: int, upstream_host: str = "127.0.0.1", *, listen_port: int = 0
+    ) -> None:
+        """Listen on ``listen_port`` of 127.0.0.1 (``0``: a free port)."""
         self._upstream = (upstream_host, upstream_port)
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -184,7 +187,7 @@ class FaultProxy:
         self._connections: set[socket.socket] = set()
         self._threads: list[threading.Thread] = []
         self.seen: list[Seen] = []
-        self._listener = socket.create_server(("127.0.0.1", 0))
+        self._listener = socket.create_server(("127.0.0.1", listen_port))
         self.port: int = self._listener.getsockname()[1]
         self._acceptor = threading.Thread(
             target=self._accept, name=f"fault-proxy-{self.port}", daemon=True

@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import datetime
 import os
+from typing import Any
 
 import pytest
 from azure.core.credentials import AzureNamedKeyCredential
+from azure.storage.blob import ContainerSasPermissions, generate_container_sas
 
 
 @pytest.fixture
-def key(azurite) -> AzureNamedKeyCredential:  # type: ignore[no-untyped-def]
-    """The emulator's account key as a credential."""
+def key(rig: str, request: pytest.FixtureRequest) -> Any:
+    """The emulator's account key as a credential; on the live rig, the live credential."""
+    if rig == "live":
+        return request.getfixturevalue("live_credential")
+    azurite = request.getfixturevalue("azurite")
     return AzureNamedKeyCredential(azurite.account_name, azurite.account_key)
 
 
@@ -38,9 +44,27 @@ def upload(container):  # type: ignore[no-untyped-def]
     return _upload
 
 
+def container_sas(azurite, container: str, permissions: str, *, expired: bool = False) -> str:  # type: ignore[no-untyped-def]
+    """A SAS token (no leading ``?``) for the container named ``container``.
+
+    :param permissions: As the SAS ``sp`` field spells them, e.g. ``"rl"`` (read, list).
+    :param expired: Expired an hour ago instead of valid for an hour.
+    """
+    expiry = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(
+        hours=-1 if expired else 1
+    )
+    return generate_container_sas(  # type: ignore[no-any-return]
+        azurite.account_name,
+        container,
+        account_key=azurite.account_key,
+        permission=ContainerSasPermissions.from_string(permissions),
+        expiry=expiry,
+    )
+
+
 def download(container, name: str) -> bytes:  # type: ignore[no-untyped-def]
     """The blob's bytes, read with the SDK."""
     return container.client.download_blob(name).readall()  # type: ignore[no-any-return]
 
 
-__all__ = ["download", "os", "random_bytes"]
+__all__ = ["container_sas", "download", "os", "random_bytes"]

@@ -1,9 +1,24 @@
-"""A gloo process group on 127.0.0.1, for the ranks that multi-process tests start."""
+"""Real gloo process groups on 127.0.0.1, for the multi-process tests.
+
+``run_ranks(target, world_size, azurite, *args)`` starts ``world_size`` processes
+with ``spawn``; each joins one gloo group and calls
+``target(rank, world_size, credential, *args)`` with the emulator's account key as
+an ``AzureNamedKeyCredential``. ``target`` must be a module-level function of a
+module children can import by name (one on pytest's ``pythonpath``).
+"""
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+import socket
+from collections.abc import Callable, Iterator
+from typing import Any
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 @contextlib.contextmanager
@@ -18,3 +33,30 @@ def gloo_group(rank: int, world_size: int, port: int) -> Iterator[None]:
         yield
     finally:
         torch.distributed.destroy_process_group()
+
+
+def run_ranks(target: Callable[..., None], world_size: int, azurite: Any, *args: Any) -> None:
+    """Run ``target`` on every rank of a new gloo group; raises if any rank failed."""
+    import torch.multiprocessing
+
+    torch.multiprocessing.spawn(
+        _rank,
+        args=(target, world_size, free_port(), azurite.account_name, azurite.account_key, args),
+        nprocs=world_size,
+        join=True,
+    )
+
+
+def _rank(
+    rank: int,
+    target: Callable[..., None],
+    world_size: int,
+    port: int,
+    account: str,
+    key: str,
+    args: tuple[Any, ...],
+) -> None:
+    from azure.core.credentials import AzureNamedKeyCredential
+
+    with gloo_group(rank, world_size, port):
+        target(rank, world_size, AzureNamedKeyCredential(account, key), *args)

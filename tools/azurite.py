@@ -17,10 +17,8 @@ As a module (``tools/`` on ``sys.path``)::
 
 As a command line tool::
 
-    python tools/azurite.py install
     python tools/azurite.py start [--https] [--oauth]   # prints JSON, leaves it running
     python tools/azurite.py stop --pid N [--location DIR]
-    python tools/azurite.py token [--expires-in SECONDS]
 
 The pinned version lives in ``tools/azurite-pin/package.json`` (with its lock file);
 ``install()`` puts it under ``<repo>/.azurite/`` with ``npm ci``. It needs
@@ -58,7 +56,6 @@ from __future__ import annotations
 import argparse
 import base64
 import contextlib
-import fcntl
 import hashlib
 import http.client
 import json
@@ -71,11 +68,12 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import Any
+
+from processes import CommandTimedOut, exclusive_lock, run_logged, tail
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 # "azurite-pin", not "azurite": a folder named like this module invites import mix-ups.
@@ -100,7 +98,6 @@ LOG_NAME = "azurite.log"
 CERT_NAME = "azurite-cert.pem"
 KEY_NAME = "azurite-key.pem"
 _STAMP_NAME = ".installed-pin"
-_LOG_TAIL_BYTES = 4000
 # Azurite reads these to switch to SQL metadata or to other accounts and keys;
 # an inherited value would silently change what the tests run against.
 _SCRUBBED_ENV = ("AZURITE_DB", "AZURITE_ACCOUNTS")
@@ -146,20 +143,10 @@ def install(install_dir: Path = INSTALL_DIR) -> Path:
     entry point. Raises AzuriteError with npm's output when the install fails.
     """
     install_dir.mkdir(parents=True, exist_ok=True)
-    with _exclusive_lock(install_dir / ".install.lock"):
+    with exclusive_lock(install_dir / ".install.lock"):
         if not _is_current(install_dir):
             _npm_ci(install_dir)
     return blob_binary(install_dir)
-
-
-@contextlib.contextmanager
-def _exclusive_lock(path: Path) -> Iterator[None]:
-    with path.open("a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _pin_fingerprint() -> str:
@@ -190,24 +177,19 @@ def _npm_ci(install_dir: Path) -> None:
         shutil.copyfile(PIN_DIR / name, install_dir / name)
     log_path = install_dir / "npm-ci.log"
     env = {**os.environ, "npm_config_update_notifier": "false"}
-    with log_path.open("wb") as log:
-        try:
-            result = subprocess.run(
-                [npm, "ci", "--no-audit", "--no-fund"],
-                cwd=install_dir,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                timeout=NPM_TIMEOUT_S,
-                check=False,
-            )
-        except subprocess.TimeoutExpired as exc:
-            raise AzuriteError(f"npm ci timed out after {exc.timeout:.0f} s") from exc
-    if result.returncode != 0:
+    try:
+        code = run_logged(
+            [npm, "ci", "--no-audit", "--no-fund"],
+            log_path,
+            NPM_TIMEOUT_S,
+            cwd=install_dir,
+            env=env,
+        )
+    except CommandTimedOut as exc:
+        raise AzuriteError(str(exc)) from exc
+    if code != 0:
         raise AzuriteError(
-            f"npm ci in {install_dir} failed with exit code {result.returncode}:\n"
-            + _tail(log_path)
+            f"npm ci in {install_dir} failed with exit code {code}:\n" + tail(log_path)
         )
     if installed_version(install_dir) != pinned_version():
         raise AzuriteError(f"npm ci did not install azurite {pinned_version()} in {install_dir}")
@@ -219,14 +201,6 @@ def _require_program(name: str) -> str:
     if found is None:
         raise AzuriteError(f"{name!r} is not on PATH; Azurite needs Node.js and npm")
     return found
-
-
-def _tail(path: Path, size: int = _LOG_TAIL_BYTES) -> str:
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        return f"(no log: {exc})"
-    return data[-size:].decode("utf-8", "replace")
 
 
 # --------------------------------------------------------------------------- instance
@@ -425,7 +399,7 @@ def _wait_until_ready(
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            log = _tail(location / LOG_NAME)
+            log = tail(location / LOG_NAME)
             if "EADDRINUSE" in log:
                 raise _PortTaken(log)
             raise AzuriteError(
@@ -436,7 +410,7 @@ def _wait_until_ready(
         time.sleep(0.05)  # bounded readiness polling, not a settle delay
     raise AzuriteError(
         f"Azurite did not answer on port {port} within {timeout:.0f} s; log tail:\n"
-        + _tail(location / LOG_NAME)
+        + tail(location / LOG_NAME)
     )
 
 
@@ -560,16 +534,8 @@ def make_certificate(directory: Path) -> tuple[Path, Path]:
     """Write a self-signed certificate for 127.0.0.1 and localhost and its key.
 
     Returns ``(cert_path, key_path)`` (PEM). The certificate is its own CA, so
-    it is what clients trust. Uses the ``cryptography`` package when it is
-    importable and the ``openssl`` command otherwise.
+    it is what clients trust. Made with ``cryptography``, a development dependency.
     """
-    try:
-        return _certificate_with_cryptography(directory)
-    except ImportError:
-        return _certificate_with_openssl(directory)
-
-
-def _certificate_with_cryptography(directory: Path) -> tuple[Path, Path]:
     import datetime
     import ipaddress
 
@@ -622,48 +588,6 @@ def _certificate_with_cryptography(directory: Path) -> tuple[Path, Path]:
     return cert_path, key_path
 
 
-_OPENSSL_CONFIG = f"""\
-[req]
-distinguished_name = subject
-x509_extensions = server
-prompt = no
-[subject]
-CN = azurite-test-rig
-[server]
-basicConstraints = critical,CA:TRUE
-keyUsage = critical,digitalSignature,keyCertSign
-extendedKeyUsage = serverAuth
-subjectAltName = IP:{HOST},DNS:localhost
-subjectKeyIdentifier = hash
-authorityKeyIdentifier = keyid:always
-"""
-
-
-def _certificate_with_openssl(directory: Path) -> tuple[Path, Path]:
-    openssl = shutil.which("openssl")
-    if openssl is None:
-        raise AzuriteError("HTTPS needs the 'cryptography' package or the 'openssl' command")
-    config = directory / "openssl.cnf"
-    config.write_text(_OPENSSL_CONFIG)
-    cert_path, key_path = directory / CERT_NAME, directory / KEY_NAME
-    # Our own config file: the system openssl.cnf would add or clash with extensions.
-    result = subprocess.run(
-        [
-            openssl, "req", "-x509", "-config", str(config),
-            "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-            "-days", "2", "-keyout", str(key_path), "-out", str(cert_path),
-        ],
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        check=False,
-    )  # fmt: skip
-    if result.returncode != 0:
-        raise AzuriteError(f"openssl could not make a certificate:\n{result.stderr}")
-    key_path.chmod(0o600)
-    return cert_path, key_path
-
-
 # --------------------------------------------------------------------------- tokens
 
 
@@ -706,9 +630,8 @@ def _b64url_json(value: dict[str, Any]) -> str:
 
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description="Install, start and stop the pinned Azurite.")
+    parser = argparse.ArgumentParser(description="Start and stop the pinned Azurite.")
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("install", help="install the pinned Azurite into .azurite/")
     start_parser = commands.add_parser("start", help="start the blob service; print JSON")
     start_parser.add_argument("--https", action="store_true", help="serve HTTPS")
     start_parser.add_argument(
@@ -717,8 +640,6 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     stop_parser = commands.add_parser("stop", help="stop an Azurite started with 'start'")
     stop_parser.add_argument("--pid", type=int, required=True)
     stop_parser.add_argument("--location", type=Path, help="also remove this temp folder")
-    token_parser = commands.add_parser("token", help="print a bearer token for --oauth basic")
-    token_parser.add_argument("--expires-in", type=int, default=3600)
     return parser.parse_args(argv)
 
 
@@ -726,19 +647,14 @@ def main(argv: list[str] | None = None) -> int:
     """CLI entry point; returns the exit code."""
     args = _parse_args(argv)
     try:
-        if args.command == "install":
-            install()
-            print(f"azurite {pinned_version()} installed in {INSTALL_DIR}")
-        elif args.command == "start":
+        if args.command == "start":
             instance = start(https=args.https or args.oauth, oauth=args.oauth)
             print(json.dumps(instance.to_json(), indent=2))
-        elif args.command == "stop":
+        else:
             location = args.location or _temp_location_of(args.pid)
             stop_pid(args.pid)
             if location is not None:
                 shutil.rmtree(location, ignore_errors=True)
-        else:
-            print(make_oauth_token(args.expires_in))
     except AzuriteError as exc:
         print(f"azurite: {exc}", file=sys.stderr)
         return 1

@@ -19,9 +19,9 @@ PACKAGES = ROOT / "packages"
 
 # Which top-level azstoragetorch modules each distribution's source may import.
 ALLOWED_IMPORTS = {
-    "azstoragetorch-core": {"_core", "exceptions"},
-    "azstoragetorch-io": {"_core", "exceptions", "io"},
-    "azstoragetorch-datasets": {"_core", "exceptions", "io", "datasets"},
+    "azstoragetorch-core": {"_core", "credentials", "exceptions"},
+    "azstoragetorch-io": {"_core", "credentials", "exceptions", "io"},
+    "azstoragetorch-datasets": {"_core", "credentials", "exceptions", "io", "datasets"},
 }
 
 

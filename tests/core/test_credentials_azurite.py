@@ -23,6 +23,7 @@ def sas_for(azurite, container, name, **permissions):
     )
 
 
+@pytest.mark.azurite_only  # needs the account key
 def test_account_key(container, key):
     url = f"{container.url}/key.bin"
     with BlobIO(url, "wb", credential=key) as f:
@@ -110,6 +111,7 @@ def test_an_expired_token_is_a_permission_error(https_container):
         BlobIO(f"{https_container}/nothing.bin", "rb", credential=expired)
 
 
+@pytest.mark.azurite_only  # needs an http endpoint
 def test_a_token_credential_over_http_is_refused_before_any_request(container, recorder):
     with pytest.raises(ValueError, match="only allowed over https"):
         BlobIO(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Literal
 
 from azstoragetorch.datasets import Blob
 
@@ -20,119 +21,102 @@ def name_only(blob: Blob) -> str:
 
 
 def run_rank(
-    rank: int,
-    world_size: int,
-    port: int,
-    container_url: str,
-    account: str,
-    key: str,
-    out_dir: str,
+    rank: int, world_size: int, credential: object, container_url: str, out_dir: str
 ) -> None:
     """One rank of a gloo process group: record which samples each dataset yields here."""
     import torch.distributed
-    from _gloo import gloo_group
-    from azure.core.credentials import AzureNamedKeyCredential
     from torch.utils.data import DataLoader, DistributedSampler
 
     from azstoragetorch.datasets import BlobDataset, IterableBlobDataset
 
-    with gloo_group(rank, world_size, port):
-        credential = AzureNamedKeyCredential(account, key)
-        results: dict[str, list[str]] = {}
-        iterable = IterableBlobDataset.from_container_url(
-            container_url, credential=credential, transform=name_only, uneven_shares="uneven"
+    results: dict[str, list[str]] = {}
+    iterable = IterableBlobDataset.from_container_url(
+        container_url, credential=credential, transform=name_only, uneven_shares="uneven"
+    )
+    results["main"] = list(iterable)
+    for context in ("fork", "spawn"):
+        loader = DataLoader(
+            iterable, batch_size=None, num_workers=2, multiprocessing_context=context
         )
-        results["main"] = list(iterable)
-        for context in ("fork", "spawn"):
-            loader = DataLoader(
-                iterable, batch_size=None, num_workers=2, multiprocessing_context=context
-            )
-            results[context] = list(loader)
-        mapped = BlobDataset.from_container_url(
-            container_url, credential=credential, transform=name_only
-        )
-        sampler = DistributedSampler(mapped, shuffle=False)
-        results["map"] = [
-            name for batch in DataLoader(mapped, 3, sampler=sampler) for name in batch
-        ]
-        # Every rank reached this point together: the group really works.
-        gathered: list[object] = [None] * world_size
-        torch.distributed.all_gather_object(gathered, len(results["main"]))
-        results["gathered"] = gathered  # type: ignore[assignment]
-        Path(out_dir, f"rank{rank}.json").write_text(json.dumps(results))
+        results[context] = list(loader)
+    mapped = BlobDataset.from_container_url(
+        container_url, credential=credential, transform=name_only
+    )
+    sampler = DistributedSampler(mapped, shuffle=False)
+    results["map"] = [name for batch in DataLoader(mapped, 3, sampler=sampler) for name in batch]
+    # Every rank reached this point together: the group really works.
+    gathered: list[object] = [None] * world_size
+    torch.distributed.all_gather_object(gathered, len(results["main"]))
+    results["gathered"] = gathered  # type: ignore[assignment]
+    Path(out_dir, f"rank{rank}.json").write_text(json.dumps(results))
 
 
 def run_rank_shares(
-    rank: int,
-    world_size: int,
-    port: int,
-    container_url: str,
-    account: str,
-    key: str,
-    out_dir: str,
+    rank: int, world_size: int, credential: object, container_url: str, out_dir: str
 ) -> None:
-    """One rank of a gloo group: each uneven_shares mode, shuffling, and DDP-style steps."""
+    """One rank of a gloo group: each uneven_shares mode, shuffling, and DDP-style steps.
+
+    DataLoader workers are started only where the share of a worker is what is
+    checked (padding, and the shuffled epochs); everything else iterates in the rank.
+    """
     import torch
     import torch.distributed
-    from _gloo import gloo_group
-    from azure.core.credentials import AzureNamedKeyCredential
     from torch.utils.data import DataLoader, DistributedSampler
 
     from azstoragetorch.datasets import BlobDataset, IterableBlobDataset
 
-    credential = AzureNamedKeyCredential(account, key)
     results: dict[str, object] = {}
 
     def progress(step: str) -> None:  # where a rank got to, should the test time out
         with Path(out_dir, f"progress{rank}").open("a") as log:
             log.write(step + "\n")
 
-    with gloo_group(rank, world_size, port):
-        for mode in ("pad", "drop", "uneven"):
-            dataset = IterableBlobDataset.from_container_url(
-                container_url, credential=credential, transform=name_only, uneven_shares=mode
-            )
-            loader = DataLoader(dataset, batch_size=None, num_workers=2)
-            results[mode] = list(loader)
-            progress(mode)
-        whole = IterableBlobDataset.from_container_url(
-            container_url, credential=credential, transform=name_only, shard_by_rank=False
-        )
-        results["unsharded"] = list(whole)
-        # What DDP does each step: every rank joins an all-reduce per batch. With
-        # unequal batch counts, one rank would wait in it for the others forever.
-        for mode in ("pad", "drop"):
-            dataset = IterableBlobDataset.from_container_url(
-                container_url, credential=credential, transform=name_only, uneven_shares=mode
-            )
-            steps = 0
-            for batch in DataLoader(dataset, batch_size=2, num_workers=2):
-                total = torch.tensor([len(batch)])
-                torch.distributed.all_reduce(total)
-                steps += 1
-            results[f"steps-{mode}"] = steps
-            progress(f"steps-{mode}")
-        shuffled = IterableBlobDataset.from_container_url(
+    def dataset(
+        uneven_shares: Literal["pad", "drop", "uneven"] = "pad", shard_by_rank: bool = True
+    ) -> IterableBlobDataset[str]:
+        return IterableBlobDataset.from_container_url(
             container_url,
             credential=credential,
             transform=name_only,
-            shuffle=True,
-            seed=11,
-            uneven_shares="uneven",
-            shuffle_buffer_size=4,
+            uneven_shares=uneven_shares,
+            shard_by_rank=shard_by_rank,
         )
-        for epoch in (0, 1):
-            shuffled.set_epoch(epoch)
-            results[f"shuffled-{epoch}"] = list(
-                DataLoader(shuffled, batch_size=None, num_workers=2)
-            )
-        mapped = BlobDataset.from_container_url(
-            container_url, credential=credential, transform=name_only
-        )
-        sampler = DistributedSampler(mapped, shuffle=True, seed=3)
-        for epoch in (0, 1):
-            sampler.set_epoch(epoch)
-            results[f"sampler-{epoch}"] = [
-                name for batch in DataLoader(mapped, 2, sampler=sampler) for name in batch
-            ]
-        Path(out_dir, f"rank{rank}.json").write_text(json.dumps(results))
+
+    results["pad"] = list(DataLoader(dataset(uneven_shares="pad"), batch_size=None, num_workers=2))
+    results["drop"] = list(dataset(uneven_shares="drop"))
+    results["uneven"] = list(dataset(uneven_shares="uneven"))
+    results["unsharded"] = list(dataset(shard_by_rank=False))
+    progress("shares")
+    # What DDP does each step: every rank joins an all-reduce per batch. With
+    # unequal batch counts, one rank would wait in it for the others forever.
+    for mode in ("pad", "drop"):
+        steps = 0
+        for batch in DataLoader(dataset(uneven_shares=mode), batch_size=2):
+            total = torch.tensor([len(batch)])
+            torch.distributed.all_reduce(total)
+            steps += 1
+        results[f"steps-{mode}"] = steps
+        progress(f"steps-{mode}")
+    shuffled = IterableBlobDataset.from_container_url(
+        container_url,
+        credential=credential,
+        transform=name_only,
+        shuffle=True,
+        seed=11,
+        uneven_shares="uneven",
+        shuffle_buffer_size=4,
+    )
+    for epoch in (0, 1):
+        shuffled.set_epoch(epoch)
+        results[f"shuffled-{epoch}"] = list(DataLoader(shuffled, batch_size=None, num_workers=2))
+    progress("shuffled")
+    mapped = BlobDataset.from_container_url(
+        container_url, credential=credential, transform=name_only
+    )
+    sampler = DistributedSampler(mapped, shuffle=True, seed=3)
+    for epoch in (0, 1):
+        sampler.set_epoch(epoch)
+        results[f"sampler-{epoch}"] = [
+            name for batch in DataLoader(mapped, 2, sampler=sampler) for name in batch
+        ]
+    Path(out_dir, f"rank{rank}.json").write_text(json.dumps(results))

@@ -2,39 +2,20 @@
 
 import itertools
 import json
-import socket
 
 import pytest
-import torch.multiprocessing
 from _dataset_children import run_rank, run_rank_shares
+from _gloo import run_ranks
 
 WORLD_SIZE = 2
 # Not a multiple of world_size * num_workers: shares cannot all be equal.
 NAMES = [f"d/{index:02d}" for index in range(11)]
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.mark.slow
 def test_ranks_and_workers_see_every_sample_once(blobs, container, azurite, tmp_path):
     blobs({name: name.encode() for name in NAMES})
-    torch.multiprocessing.spawn(
-        run_rank,
-        args=(
-            WORLD_SIZE,
-            free_port(),
-            container.url,
-            azurite.account_name,
-            azurite.account_key,
-            str(tmp_path),
-        ),
-        nprocs=WORLD_SIZE,
-        join=True,
-    )
+    run_ranks(run_rank, WORLD_SIZE, azurite, container.url, str(tmp_path))
     ranks = [json.loads((tmp_path / f"rank{rank}.json").read_text()) for rank in range(2)]
     for kind in ("main", "fork", "spawn"):
         shares = [ranks[rank][kind] for rank in range(WORLD_SIZE)]
@@ -56,19 +37,7 @@ TEN = [f"e/{index}" for index in range(10)]
 @pytest.mark.slow
 def test_three_ranks_get_equal_shares_under_pad_and_drop(blobs, container, azurite, tmp_path):
     blobs({name: name.encode() for name in TEN})
-    torch.multiprocessing.spawn(
-        run_rank_shares,
-        args=(
-            THREE_RANKS,
-            free_port(),
-            container.url,
-            azurite.account_name,
-            azurite.account_key,
-            str(tmp_path),
-        ),
-        nprocs=THREE_RANKS,
-        join=True,
-    )
+    run_ranks(run_rank_shares, THREE_RANKS, azurite, container.url, str(tmp_path))
     ranks = [json.loads((tmp_path / f"rank{rank}.json").read_text()) for rank in range(3)]
 
     def per_rank(key):

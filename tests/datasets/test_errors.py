@@ -1,9 +1,7 @@
 """What goes wrong, and how it is reported."""
 
-import datetime
-
 import pytest
-from azure.storage.blob import ContainerSasPermissions, generate_container_sas
+from _fixtures import container_sas
 from torch.utils.data import DataLoader
 
 from azstoragetorch._core import _shared_transport
@@ -17,16 +15,6 @@ def every_sample(dataset):
     if isinstance(dataset, BlobDataset):
         return [dataset[index] for index in range(len(dataset))]
     return list(dataset)
-
-
-def container_sas(azurite, container):
-    return generate_container_sas(
-        azurite.account_name,
-        container.name,
-        account_key=azurite.account_key,
-        permission=ContainerSasPermissions(read=True, list=True),
-        expiry=datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(hours=1),
-    )
 
 
 def signature(sas):
@@ -140,7 +128,7 @@ def test_a_container_sas_applies_to_every_blob_and_never_shows(
     dataset_cls, azurite, blobs, container
 ):
     blobs({"a": b"1", "b": b"2"})
-    sas = container_sas(azurite, container)
+    sas = container_sas(azurite, container.name, "rl")
     # No credential: the SAS alone authorises listing and reading, over http.
     dataset = dataset_cls.from_container_url(f"{container.url}?{sas}")
     samples = every_sample(dataset)
@@ -160,7 +148,7 @@ def test_a_container_sas_applies_to_every_blob_and_never_shows(
 
 
 def test_a_missing_container_with_a_sas_is_named_without_it(azurite, container):
-    sas = container_sas(azurite, container)
+    sas = container_sas(azurite, container.name, "rl")
     container.client.delete_container()
     with pytest.raises(BlobNotFoundError) as caught:
         BlobDataset.from_container_url(f"{container.url}?{sas}")

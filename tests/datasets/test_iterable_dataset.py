@@ -25,9 +25,9 @@ def test_samples_are_url_and_data_in_name_order(dataset, container):
     assert [sample["data"] for sample in samples] == list(CONTENTS.values())
 
 
-def test_blobs_are_read_ahead_in_parallel(dataset, in_flight):
+def test_blobs_are_read_ahead_in_parallel(dataset, recorder):
     assert len(list(dataset)) == 23
-    assert 1 < in_flight.peak <= MAX_THREADS + 1  # the listing may overlap
+    assert 1 < recorder.max_in_flight_requests <= MAX_THREADS + 1  # the listing may overlap
 
 
 def test_each_iteration_lists_again(dataset, container, recorder):

@@ -51,11 +51,11 @@ def test_a_transform_makes_the_sample(dataset):
     assert transformed[2] == ("s/02", b"SAMPLE 2")
 
 
-def test_a_batch_is_read_in_parallel_and_returned_in_index_order(dataset, in_flight):
+def test_a_batch_is_read_in_parallel_and_returned_in_index_order(dataset, recorder):
     indices = [5, 0, 19, 5, *range(6, 18)]
     samples = dataset.__getitems__(indices)
     assert [sample["data"] for sample in samples] == [b"sample %d" % i for i in indices]
-    assert 1 < in_flight.peak <= MAX_THREADS
+    assert 1 < recorder.max_in_flight_requests <= MAX_THREADS
 
 
 def test_a_batch_sends_one_get_per_blob_and_nothing_else(dataset, recorder):
@@ -118,3 +118,9 @@ def test_a_transform_that_never_reads_stops_the_read_ahead(dataset, recorder):
     first = recorder.count("GET")
     assert names.__getitems__(list(range(20))) == list(CONTENTS)
     assert recorder.count("GET") == first  # the second batch sends nothing
+
+
+def test_a_listed_dataset_keeps_plain_tuples_which_pickle_quickly_to_workers(dataset):
+    entries = dataset._blobs._items
+    assert len(entries) == 20
+    assert all(type(entry) is tuple for entry in entries)

@@ -11,20 +11,24 @@ import zipfile
 from pathlib import Path
 
 import pytest
+import versions
+from azure.storage.blob import BlobServiceClient
 
 pytestmark = pytest.mark.packaging
 
 ROOT = Path(__file__).resolve().parents[2]
 NAMES = ["azstoragetorch-core", "azstoragetorch-io", "azstoragetorch-datasets", "azstoragetorch"]
-sys.path.insert(0, str(ROOT / "tools"))
-import versions  # noqa: E402
 
 # Exact pins: pip skips .dev versions otherwise, and would take an unrelated
 # release of the same name from the index.
 VERSION = versions.find_versions()[0][1]
 
 OWNED = {
-    "azstoragetorch_core": ("azstoragetorch/exceptions/", "azstoragetorch/_core/"),
+    "azstoragetorch_core": (
+        "azstoragetorch/exceptions/",
+        "azstoragetorch/credentials/",
+        "azstoragetorch/_core/",
+    ),
     "azstoragetorch_io": ("azstoragetorch/io/",),
     "azstoragetorch_datasets": ("azstoragetorch/datasets/",),
     "azstoragetorch": (),
@@ -104,13 +108,17 @@ def test_each_wheel_holds_only_its_own_files(dist):
             assert f"{prefix}py.typed" in names
 
 
+def create_container(azurite, name: str) -> None:  # type: ignore[no-untyped-def]
+    """Made here, with the test dependency azure-storage-blob, which users need not have."""
+    with BlobServiceClient.from_connection_string(azurite.connection_string) as service:
+        service.create_container(name)
+
+
 CHECKPOINT_SCRIPT = """
 import sys, torch
 from azure.core.credentials import AzureNamedKeyCredential
-from azure.storage.blob import BlobServiceClient
 from azstoragetorch.io import BlobIO
 endpoint, account, key, connection_string = sys.argv[1:5]
-BlobServiceClient.from_connection_string(connection_string).create_container("packaging")
 credential = AzureNamedKeyCredential(account, key)
 url = endpoint + "/packaging/model.pt"
 weights = {"w": torch.arange(12.0).reshape(3, 4)}
@@ -136,13 +144,31 @@ except ModuleNotFoundError:
 
 def test_core_and_io_alone_save_and_load_a_checkpoint(dist, tmp_path, azurite):
     python = make_env(tmp_path / "serving", dist, f"azstoragetorch-io=={VERSION}", "torch==2.13.0")
+    create_container(azurite, "packaging")
     out = run_against_azurite(python, CHECKPOINT_SCRIPT, azurite)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "round trip ok; datasets absent"
+    # A serving image fetches its model with the console script io installs.
+    fetched = subprocess.run(
+        [
+            str(python.parent / "azstoragetorch"),
+            "download",
+            "packaging/model.pt",
+            str(tmp_path / "model.pt"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "AZURE_STORAGE_CONNECTION_STRING": azurite.connection_string},
+    )
+    assert fetched.returncode == 0, fetched.stderr
+    assert (tmp_path / "model.pt").stat().st_size > 0
     listed = subprocess.run(
         [str(python), "-m", "pip", "list", "--format=freeze"], capture_output=True, text=True
     ).stdout
     assert "azstoragetorch-datasets" not in listed
+    # The SDK is a test dependency only: a serving install never pulls it in.
+    assert "azure-storage-blob" not in listed
 
 
 USER_SCRIPT = """
@@ -205,13 +231,10 @@ OLDEST_PYTHON = "3.10"  # requires-python of every distribution
 OLDEST_SCRIPT = """
 import hashlib, os, sys
 from azure.core.credentials import AzureNamedKeyCredential
-from azure.storage.blob import BlobServiceClient
 from azstoragetorch.exceptions import BlobNotFoundError
 from azstoragetorch.io import BlobIO
 
 endpoint, account, key, connection_string = sys.argv[1:5]
-with BlobServiceClient.from_connection_string(connection_string) as service:
-    service.create_container("oldest-python")
 credential = AzureNamedKeyCredential(account, key)
 # Empty, one Put Blob, and staged blocks read back with parallel ranged GETs.
 for size in (0, 1000, 70 * 2**20):
@@ -254,12 +277,68 @@ def _oldest_python() -> str | None:
 
 
 def test_io_works_on_the_oldest_python_we_support(dist, tmp_path, azurite):
-    # torch has no wheel for it on this machine, so this checks io alone, as a
-    # serving container without torch.distributed would install it.
+    # torch has no wheel for it on this machine (and would download gigabytes), so
+    # this checks BlobIO alone: io is installed without its dependencies, beside
+    # core and io's other requirement. BlobIO never imports torch.
     python = _oldest_python()
     if python is None:  # a skip, which fails the run under CI=true (conftest.py)
         pytest.skip(f"no Python {OLDEST_PYTHON} found (on PATH or under ~/.pyenv/versions)")
-    env_python = make_env(tmp_path / "oldest", dist, f"azstoragetorch-io=={VERSION}", base=python)
+    env_python = make_env(
+        tmp_path / "oldest",
+        dist,
+        f"azstoragetorch-core=={VERSION}",
+        *_requirements_except_torch_and_siblings(dist, "azstoragetorch_io"),
+        base=python,
+    )
+    subprocess.run(
+        [
+            *(str(env_python), "-m", "pip", "install", "--quiet", "--no-deps"),
+            *("--find-links", str(dist), f"azstoragetorch-io=={VERSION}"),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    create_container(azurite, "oldest-python")
     out = run_against_azurite(env_python, OLDEST_SCRIPT, azurite)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == f"round trip ok on {OLDEST_PYTHON}"
+
+
+def _requirements_except_torch_and_siblings(dist: Path, stem: str) -> list[str]:
+    """The ``Requires-Dist`` lines of a built wheel, without torch and our own."""
+    (wheel,) = dist.glob(f"{stem}-*-py3-none-any.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        (metadata,) = (n for n in archive.namelist() if n.endswith(".dist-info/METADATA"))
+        lines = archive.read(metadata).decode().splitlines()
+    requirements = [
+        line.split(":", 1)[1].strip() for line in lines if line.startswith("Requires-Dist:")
+    ]
+    return [r for r in requirements if not r.startswith(("torch", "azstoragetorch"))]
+
+
+def test_twine_accepts_every_wheel_and_sdist(dist):
+    # What PyPI checks on upload: metadata, and that each README renders.
+    artifacts = sorted(str(p) for p in dist.iterdir())
+    assert len(artifacts) == 2 * len(NAMES)
+    out = subprocess.run(
+        [sys.executable, "-m", "twine", "check", "--strict", *artifacts],
+        capture_output=True,
+        text=True,
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert out.stdout.count("PASSED") == len(artifacts), out.stdout
+
+
+def test_check_wheel_contents_finds_nothing_wrong_in_any_wheel(dist):
+    # Each wheel is checked with its own distribution's settings: the meta-package's
+    # pyproject.toml allows an empty wheel, which it is by design.
+    for name in NAMES:
+        (wheel,) = dist.glob(f"{name.replace('-', '_')}-*.whl")
+        config = ROOT / "packages" / name / "pyproject.toml"
+        out = subprocess.run(
+            [sys.executable, "-m", "check_wheel_contents", "--config", str(config), str(wheel)],
+            capture_output=True,
+            text=True,
+        )
+        assert out.returncode == 0, out.stdout + out.stderr
+        assert out.stdout.strip().endswith(": OK"), out.stdout

@@ -4,25 +4,17 @@ from __future__ import annotations
 
 import gc
 import os
-import sys
 import threading
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import psutil
 import pytest
 from _fault_proxy import FaultProxy
+from _reliability import BOUND_S, SOAK_ENV
 
 from azstoragetorch._core import _shared_transport
 from azstoragetorch.datasets._read_ahead import MAX_THREADS
-
-# This folder on sys.path: the tests import the shared settings from _reliability.
-_HERE = str(Path(__file__).resolve().parent)
-if _HERE not in sys.path:
-    sys.path.insert(0, _HERE)
-
-from _reliability import BOUND_S, SOAK_ENV  # noqa: E402
 
 # How long a connection still in use by an unfinished read-ahead may take to close.
 SETTLE_S = 5.0

@@ -14,12 +14,11 @@ import urllib.parse
 import azurite as azurite_rig
 import pytest
 from _azurite_credentials import StaticTokenCredential
+from _fixtures import container_sas
 from azure.core.credentials import AzureKeyCredential, AzureNamedKeyCredential, AzureSasCredential
 from azure.storage.blob import (
     BlobSasPermissions,
-    ContainerSasPermissions,
     generate_blob_sas,
-    generate_container_sas,
 )
 
 from azstoragetorch.datasets import Blob, BlobDataset, IterableBlobDataset
@@ -45,16 +44,7 @@ class Case(types.SimpleNamespace):
 
 
 def _sas(ctx: Case, permissions: str, *, expired: bool = False) -> str:
-    expiry = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(
-        hours=-1 if expired else 1
-    )
-    return generate_container_sas(  # type: ignore[no-any-return]
-        ctx.azurite.account_name,
-        ctx.container,
-        account_key=ctx.azurite.account_key,
-        permission=ContainerSasPermissions.from_string(permissions),
-        expiry=expiry,
-    )
+    return container_sas(ctx.azurite, ctx.container, permissions, expired=expired)
 
 
 def _blob_sas(ctx: Case, name: str, permissions: str) -> str:

@@ -11,7 +11,6 @@ import subprocess
 import sys
 import tempfile
 import uuid
-from collections.abc import Callable
 from pathlib import Path
 
 import azurite as rig
@@ -22,8 +21,6 @@ from azure.core.exceptions import HttpResponseError
 from azure.storage.blob import BlobServiceClient
 
 pytestmark = pytest.mark.azurite
-
-CertificateMaker = Callable[[Path], tuple[Path, Path]]
 
 
 def _oauth_client(instance: rig.AzuriteInstance, token: str) -> BlobServiceClient:
@@ -125,6 +122,7 @@ def test_cli_starts_and_stops_a_detached_azurite() -> None:
 # ----------------------------------------------------------------------- data
 
 
+@pytest.mark.azurite_only  # checks the Azurite rig itself
 def test_shared_key_round_trip_over_http(container: AzuriteContainer) -> None:
     assert container.url.startswith("http://127.0.0.1:")
     assert container.url.endswith(f"/devstoreaccount1/{container.name}")
@@ -226,23 +224,9 @@ def _b64decode(part: str) -> bytes:
     return base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
 
 
-def _cryptography_maker(directory: Path) -> tuple[Path, Path]:
-    pytest.importorskip("cryptography")
-    return rig._certificate_with_cryptography(directory)
-
-
 @pytest.mark.parametrize("hostname", ["127.0.0.1", "localhost"])
-@pytest.mark.parametrize(
-    "make_certificate",
-    [
-        pytest.param(_cryptography_maker, id="cryptography"),
-        pytest.param(rig._certificate_with_openssl, id="openssl"),
-    ],
-)
-def test_certificate_passes_strict_verification(
-    tmp_path: Path, make_certificate: CertificateMaker, hostname: str
-) -> None:
-    cert, key = make_certificate(tmp_path)
+def test_certificate_passes_strict_verification(tmp_path: Path, hostname: str) -> None:
+    cert, key = rig.make_certificate(tmp_path)
     server_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     server_context.load_cert_chain(cert, key)
     client_context = ssl.create_default_context(cafile=str(cert))

@@ -24,7 +24,7 @@ from .session import Session
 REPO = Path(__file__).resolve().parents[2]
 BENCH_DIR = REPO / ".benchmarks"
 UPSTREAM_VENV = BENCH_DIR / "upstream-venv"
-DOCS_PAGE = REPO / "docs" / "performance.rst"
+DOCS_RESULTS = REPO / "docs" / "_generated" / "performance-results.rst"
 OURS_ROOT = REPO / "packages"
 PARTS = ("imports", "io", "dcp", "datasets")
 
@@ -48,7 +48,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--write-docs",
         action="store_true",
-        help="rewrite docs/performance.rst in quick mode too (full mode always does)",
+        help="rewrite the results on docs/performance.rst in quick mode too (full mode does)",
     )
     args = parser.parse_args(argv)
     if args.reps is not None and args.reps < 1:
@@ -119,8 +119,7 @@ def _measure(
         measured.imports = imports.measure(interpreters, reps=3 if quick else 7)
     if "io" not in parts and "datasets" not in parts:
         return measured
-    sys.path.insert(0, str(REPO / "tools"))
-    import azurite
+    from .rig import azurite
 
     measured.azurite_version = azurite.installed_version() or azurite.pinned_version()
     workdir = Path(tempfile.mkdtemp(prefix="run-", dir=BENCH_DIR))
@@ -207,7 +206,7 @@ def _write_docs(
     torch_version: str,
     curl: str | None,
 ) -> None:
-    """Rewrite ``docs/performance.rst`` with this run's tables."""
+    """Rewrite the performance page's results (``docs/_generated/``) with this run's tables."""
     assert measured.io is not None
     rows, notes = checkpoint_table
     upstream_text = f"azstoragetorch {found['azstoragetorch']} with torch {found['torch']}"
@@ -227,8 +226,8 @@ def _write_docs(
         notes=notes,
         sections=_sections(measured, rst=True),
     )
-    docs.write(DOCS_PAGE, page)
-    print(f"Wrote {DOCS_PAGE.relative_to(REPO)}.")
+    docs.write(DOCS_RESULTS, page)
+    print(f"Wrote {DOCS_RESULTS.relative_to(REPO)}.")
 
 
 def _sections(measured: Measured, *, rst: bool) -> list[tuple[str, str, list[str]]]:

@@ -70,8 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run the rounds and print the comparison; 1 if any repetition failed."""
     args = _parse(argv)
     sizes = QUICK if args.quick else FULL
-    sys.path.insert(0, str(REPO / "tools"))
-    import azurite
+    from .rig import azurite
 
     BENCH_DIR.mkdir(exist_ok=True)
     workdir = Path(tempfile.mkdtemp(prefix="compare-", dir=BENCH_DIR))

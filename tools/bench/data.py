@@ -49,50 +49,63 @@ class Prepared:
 
 
 class Store:
-    """The benchmark container in Azurite, addressed with a container SAS."""
+    """A container in Azurite, addressed with a container SAS, as both implementations
+    and curl are given it. The checkpoint scenarios use one, the datasets another."""
 
-    def __init__(self, connection_string: str, account: str, key: str, endpoint: str) -> None:
+    def __init__(
+        self,
+        connection_string: str,
+        account: str,
+        key: str,
+        endpoint: str,
+        container: str = CONTAINER,
+    ) -> None:
         self._service = BlobServiceClient.from_connection_string(
             connection_string,
             max_block_size=_UPLOAD_BLOCK,
             max_single_put_size=_UPLOAD_BLOCK,
         )
-        self._container = self._service.get_container_client(CONTAINER)
-        self._container.create_container()
+        self.client = self._service.get_container_client(container)
+        self.client.create_container()
         permission = ContainerSasPermissions(
-            read=True, add=True, create=True, write=True, delete=True
+            read=True, add=True, create=True, write=True, delete=True, list=True
         )
         expiry = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(days=1)
-        self._sas = generate_container_sas(
-            account, CONTAINER, account_key=key, permission=permission, expiry=expiry
+        self.sas = generate_container_sas(
+            account, container, account_key=key, permission=permission, expiry=expiry
         )
-        self._endpoint = endpoint
+        self.container_url = f"{endpoint}/{container}"
+
+    @property
+    def sas_url(self) -> str:
+        """The container's URL with the SAS in its query."""
+        return f"{self.container_url}?{self.sas}"
 
     def url(self, name: str) -> str:
         """The blob's URL with the SAS in its query."""
-        return f"{self._endpoint}/{CONTAINER}/{quote(name)}?{self._sas}"
+        return f"{self.container_url}/{quote(name)}?{self.sas}"
 
     def upload(self, name: str, path: Path) -> int:
         """Upload a local file as a block blob; return its size."""
         size = path.stat().st_size
         with path.open("rb") as source:
-            self._container.upload_blob(
+            self.client.upload_blob(
                 name, source, length=size, overwrite=True, max_concurrency=_UPLOAD_CONCURRENCY
             )
         return size
 
     def size_of(self, name: str) -> int:
         """The committed size of a blob."""
-        return int(self._container.get_blob_client(name).get_blob_properties().size)
+        return int(self.client.get_blob_client(name).get_blob_properties().size)
 
     def delete(self, name: str) -> None:
         """Delete a blob so that Azurite's disk does not fill up over a run."""
-        self._container.delete_blob(name)
+        self.client.delete_blob(name)
 
     def delete_prefix(self, prefix: str) -> None:
         """Delete every blob whose name starts with ``prefix/``."""
-        for blob in self._container.list_blobs(name_starts_with=f"{prefix}/"):
-            self._container.delete_blob(blob.name)
+        for blob in self.client.list_blobs(name_starts_with=f"{prefix}/"):
+            self.client.delete_blob(blob.name)
 
     def close(self) -> None:
         """Release the SDK's connections."""

@@ -25,7 +25,6 @@ Scenarios:
 from __future__ import annotations
 
 import gc
-import json
 import resource
 import runpy
 import sys
@@ -36,7 +35,9 @@ from typing import Any
 
 # Isolated (python -I), this script cannot import tools.bench; it runs the one helper
 # it shares with it, which needs only the standard library, from its path.
-procstat = types.SimpleNamespace(**runpy.run_path(str(Path(__file__).with_name("procstat.py"))))
+support = types.SimpleNamespace(
+    **runpy.run_path(str(Path(__file__).with_name("worker_support.py")))
+)
 
 
 def _cpu_seconds() -> float:
@@ -99,7 +100,7 @@ def _load(spec: dict[str, Any]) -> dict[str, Any]:
     loader = torch.utils.data.DataLoader(
         dataset, batch_size=spec["batch_size"], num_workers=spec["workers"]
     )
-    server_before = procstat.server_cpu(spec.get("server_pid"))
+    server_before = support.server_cpu(spec.get("server_pid"))
     cpu_before = _cpu_seconds()
     started = time.perf_counter()
     seen = 0
@@ -112,7 +113,7 @@ def _load(spec: dict[str, Any]) -> dict[str, Any]:
         if seen >= wanted:
             break
     seconds = time.perf_counter() - started
-    spent = procstat.since(server_before, spec.get("server_pid"))
+    spent = support.since(server_before, spec.get("server_pid"))
     del iterator, loader  # ends the worker processes, so their CPU time is counted
     gc.collect()
     cpu = _cpu_seconds() - cpu_before
@@ -128,19 +129,15 @@ def _load(spec: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def main(argv: list[str]) -> int:
-    """Run the scenario described by the JSON in ``argv[1]``; print the result as JSON."""
-    spec = json.loads(argv[1])
+def _run(spec: dict[str, Any]) -> dict[str, Any]:
     if spec["scenario"] == "raw":
-        print(json.dumps(raw_gets(spec)))
-        return 0
+        return raw_gets(spec)
     import azstoragetorch.datasets
 
     result = _list(spec) if spec["scenario"] == "list" else _load(spec)
     result["module"] = azstoragetorch.datasets.__file__
-    print(json.dumps(result))
-    return 0
+    return result
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv))
+    sys.exit(support.worker_main(sys.argv, _run))

@@ -13,7 +13,6 @@ Azurite's request thread was.
 from __future__ import annotations
 
 import concurrent.futures
-import datetime
 import http.client
 import json
 import random
@@ -27,14 +26,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from azure.storage.blob import (
-    BlobServiceClient,
-    ContainerClient,
-    ContainerSasPermissions,
-    generate_container_sas,
-)
+from azure.storage.blob import ContainerClient
 
-from . import dataset_worker, procstat
+from . import dataset_worker, worker_support
+from .data import Store
 from .plan import IMPLEMENTATIONS, KIB, Implementation
 from .runner import Interpreter, RunFailed, result_of, run_json
 
@@ -161,25 +156,12 @@ class Results:
         return self.runs.setdefault((key, who), Runs())
 
 
-class DataContainer:
+class DataContainer(Store):
     """The container of small blobs, addressed by a container SAS."""
 
     def __init__(self, connection_string: str, account: str, key: str, endpoint: str) -> None:
-        self._service = BlobServiceClient.from_connection_string(connection_string)
-        self.client = self._service.get_container_client(CONTAINER)
-        self.client.create_container()
-        permission = ContainerSasPermissions(read=True, list=True, write=True, create=True)
-        expiry = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(days=1)
-        self.sas = generate_container_sas(
-            account, CONTAINER, account_key=key, permission=permission, expiry=expiry
-        )
-        self.url = f"{endpoint}/{CONTAINER}"
+        super().__init__(connection_string, account, key, endpoint, CONTAINER)
         self.names: list[str] = []
-
-    @property
-    def sas_url(self) -> str:
-        """The container URL with the SAS, as both implementations are given it."""
-        return f"{self.url}?{self.sas}"
 
     def fill(self, count: int) -> None:
         """Upload ``count`` blobs of random bytes, 16 at a time."""
@@ -188,10 +170,6 @@ class DataContainer:
         bodies = [generator.randbytes(BLOB_BYTES) for _ in range(count)]
         with concurrent.futures.ThreadPoolExecutor(16) as pool:
             list(pool.map(self.client.upload_blob, self.names, bodies))
-
-    def close(self) -> None:
-        """Release the SDK's connections."""
-        self._service.close()
 
 
 def _raw_key(processes: int, connections: int) -> str:
@@ -219,7 +197,7 @@ def _raw_gets(
     one's start to the last one's end. Returns the seconds, the GETs made, and
     Azurite's CPU seconds meanwhile (all threads, request thread) if known.
     """
-    parts = urllib.parse.urlsplit(container.url)
+    parts = urllib.parse.urlsplit(container.container_url)
     spec: dict[str, Any] = {
         "scenario": "raw",
         "netloc": parts.netloc,
@@ -228,7 +206,7 @@ def _raw_gets(
         "blob_bytes": BLOB_BYTES,
         "connections": connections,
     }
-    before = procstat.server_cpu(server_pid)
+    before = worker_support.server_cpu(server_pid)
     if processes == 1:
         # The worker's function, run here: no process start-up, one interpreter.
         try:
@@ -257,7 +235,7 @@ def _raw_gets(
                     child.kill()
                     child.communicate()
         seconds = max(float(r["ended"]) for r in found) - min(float(r["started"]) for r in found)
-    return seconds, len(names), procstat.since(before, server_pid)
+    return seconds, len(names), worker_support.since(before, server_pid)
 
 
 def _sdk_listing_seconds(container: DataContainer) -> float:

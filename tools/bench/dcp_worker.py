@@ -13,12 +13,20 @@ wall time: that of the slowest rank.
 
 from __future__ import annotations
 
-import json
+import runpy
 import sys
 import threading
 import time
+import types
 import warnings
+from pathlib import Path
 from typing import Any
+
+# Isolated (python -I), this script cannot import tools.bench; it runs the helper it
+# shares with the other workers, which needs only the standard library, from its path.
+support = types.SimpleNamespace(
+    **runpy.run_path(str(Path(__file__).with_name("worker_support.py")))
+)
 
 
 def _keys(spec: dict[str, Any], rank: int) -> list[str]:
@@ -118,14 +126,10 @@ def _rank(spec: dict[str, Any]) -> dict[str, Any]:
         torch.distributed.destroy_process_group()
 
 
-def main(argv: list[str]) -> int:
-    """Run the rank described by the JSON in ``argv[1]``; print the result as JSON."""
-    spec = json.loads(argv[1])
+def _run(spec: dict[str, Any]) -> dict[str, Any]:
     warnings.simplefilter("ignore")  # DCP's notices would only clutter the log
-    result = _partial(spec) if spec["action"] == "partial" else _rank(spec)
-    print(json.dumps(result))
-    return 0
+    return _partial(spec) if spec["action"] == "partial" else _rank(spec)
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv))
+    sys.exit(support.worker_main(sys.argv, _run))

@@ -108,10 +108,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=5, help="rounds per client")
     args = parser.parse_args(argv)
 
-    sys.path.insert(0, str(REPO / "tools"))
-    import azurite
     from azure.core.credentials import AzureNamedKeyCredential
     from azure.storage.blob import BlobServiceClient
+
+    from .rig import azurite
 
     instance = azurite.start()
     try:

@@ -6,7 +6,7 @@ import dataclasses
 import sys
 from typing import Any
 
-from . import machine, procstat
+from . import machine, worker_support
 from .data import BlobData, Prepared, Store
 from .plan import IMPLEMENTATIONS, MIB, SCENARIOS, Implementation, Scenario, Sizes
 from .report import Results
@@ -127,14 +127,14 @@ class Session:
             self._progress(rep, label, "memory", measured)
 
     def _server_cpu(self) -> tuple[float, float] | None:
-        return procstat.server_cpu(self.server_pid)
+        return worker_support.server_cpu(self.server_pid)
 
     def _with_server_cpu(
         self, measured: Measurement, before: tuple[float, float] | None
     ) -> Measurement:
         """``measured`` with Azurite's CPU time since ``before`` (over curl's whole run,
         which curl's own transfer time slightly undercounts)."""
-        spent = procstat.since(before, self.server_pid)
+        spent = worker_support.since(before, self.server_pid)
         if spent is None:
             return measured
         return dataclasses.replace(measured, server_cpu=spent[0], server_thread_cpu=spent[1])

@@ -8,14 +8,13 @@ exactly those versions from inside the virtual environment.
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import json
 import shutil
 import subprocess
 import venv
-from collections.abc import Iterator
 from pathlib import Path
+
+from .rig import processes
 
 UPSTREAM_VERSION = "0.2.0"
 TORCH_VERSION = "2.13.0"
@@ -78,7 +77,7 @@ def ensure(venv_dir: Path, log: Path) -> dict[str, str]:
     Serialised with a lock file so two benchmark runs do not build it at once.
     """
     venv_dir.parent.mkdir(parents=True, exist_ok=True)
-    with _locked(venv_dir.parent / ".upstream-venv.lock"):
+    with processes.exclusive_lock(venv_dir.parent / ".upstream-venv.lock"):
         found = describe(venv_dir)
         if is_valid(venv_dir, found):
             assert found is not None
@@ -99,28 +98,11 @@ def _pip_install(venv_dir: Path, log: Path) -> None:
         str(python_of(venv_dir)), "-m", "pip", "install",
         "--disable-pip-version-check", "--no-input", *REQUIREMENTS,
     ]  # fmt: skip
-    with log.open("wb") as out:
-        try:
-            result = subprocess.run(
-                command,
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                timeout=PIP_TIMEOUT_S,
-                check=False,
-            )
-        except subprocess.TimeoutExpired as exc:
-            raise UpstreamError(f"pip install timed out after {exc.timeout:.0f} s") from exc
-    if result.returncode != 0:
-        tail = log.read_bytes()[-3000:].decode("utf-8", "replace")
-        raise UpstreamError(f"pip install into {venv_dir} failed (log {log}):\n{tail}")
-
-
-@contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    with path.open("a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    try:
+        code = processes.run_logged(command, log, PIP_TIMEOUT_S)
+    except processes.CommandTimedOut as exc:
+        raise UpstreamError(str(exc)) from exc
+    if code != 0:
+        raise UpstreamError(
+            f"pip install into {venv_dir} failed (log {log}):\n{processes.tail(log, 3000)}"
+        )

@@ -21,7 +21,6 @@ threads, and its main thread alone, which handles every request.
 
 from __future__ import annotations
 
-import json
 import re
 import resource
 import runpy
@@ -34,7 +33,9 @@ from typing import Any
 
 # Isolated (python -I), this script cannot import tools.bench; it runs the one helper
 # it shares with it, which needs only the standard library, from its path.
-procstat = types.SimpleNamespace(**runpy.run_path(str(Path(__file__).with_name("procstat.py"))))
+support = types.SimpleNamespace(
+    **runpy.run_path(str(Path(__file__).with_name("worker_support.py")))
+)
 _STATUS = Path("/proc/self/status")
 _CLEAR_REFS = Path("/proc/self/clear_refs")
 
@@ -62,7 +63,7 @@ class _Probe:
         except OSError:
             self.method = "ru_maxrss"
         self._before = self._peak()
-        self._server_before = procstat.server_cpu(self._server_pid)
+        self._server_before = support.server_cpu(self._server_pid)
         self._client_before = time.process_time()
         self._started = time.perf_counter()
 
@@ -70,7 +71,7 @@ class _Probe:
         """Record the elapsed time and how far the peak rose since ``start``."""
         self.seconds = time.perf_counter() - self._started
         self.client_cpu = time.process_time() - self._client_before
-        spent = procstat.since(self._server_before, self._server_pid)
+        spent = support.since(self._server_before, self._server_pid)
         if spent is not None:
             self.server_cpu, self.server_thread_cpu = spent
         self.growth = max(0, self._peak() - self._before)
@@ -189,16 +190,13 @@ _SCENARIOS: dict[str, Callable[[Callable[..., Any], dict[str, Any], _Probe], int
 }
 
 
-def main(argv: list[str]) -> int:
-    """Run the scenario described by the JSON in ``argv[1]``; print the result as JSON."""
-    spec = json.loads(argv[1])
-    sys.path[:0] = spec.get("sys_path", [])  # another revision's sources, if given
+def _run(spec: dict[str, Any]) -> dict[str, Any]:
     import azstoragetorch.io
     from azstoragetorch.io import BlobIO
 
     probe = _Probe(spec.get("server_pid"))
     processed = _SCENARIOS[spec["scenario"]](BlobIO, spec, probe)
-    result = {
+    return {
         "bytes": processed,
         "seconds": probe.seconds,
         "rss_growth": probe.growth,
@@ -208,9 +206,7 @@ def main(argv: list[str]) -> int:
         "server_thread_cpu_seconds": probe.server_thread_cpu,
         "module": azstoragetorch.io.__file__,
     }
-    print(json.dumps(result))
-    return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv))
+    sys.exit(support.worker_main(sys.argv, _run))

@@ -2,22 +2,24 @@
 
 The demo runs against the Azurite it starts itself (account key), or against a
 real account given as ``--account-url``: with a SAS query in that URL the SAS is
-used, otherwise ``DefaultAzureCredential``.
+used, otherwise ``DefaultAzureCredential``. The images go up through
+``azstoragetorch.io.transfer``, as a user would upload a folder of class folders.
 """
 
 from __future__ import annotations
 
-import concurrent.futures
+import tempfile
 import urllib.parse
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from azure.core.exceptions import ResourceExistsError
 from azure.storage.blob import ContainerClient
 from tqdm import tqdm
 
-from azstoragetorch.io import BlobIO
+from azstoragetorch.io import transfer
 
 
 @dataclass(frozen=True)
@@ -80,19 +82,37 @@ def upload(
     concurrency: int = 16,
     progress: bool = True,
 ) -> int:
-    """Upload ``(blob name, data)`` pairs concurrently, with a progress bar; return bytes sent."""
+    """Upload ``(blob name, data)`` pairs with a progress bar; return the bytes sent.
 
-    def put(name: str, data: bytes) -> int:
-        with BlobIO(location.blob_url(name), "wb", credential=location.credential) as f:
-            return f.write(data)
+    The images are written to a temporary folder laid out as the blob names, which
+    ``azstoragetorch.io.transfer.upload`` sends as a tree, the way a user uploads a
+    folder of class folders.
+    """
+    with tempfile.TemporaryDirectory(prefix="azstoragetorch-demo-") as folder:
+        root = Path(folder)
+        for name, data in files:
+            path = root.joinpath(*name.split("/"))
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(data)
+        with tqdm(total=len(files), unit="blob", disable=not progress, leave=True) as bar:
 
-    sent = 0
-    with (
-        concurrent.futures.ThreadPoolExecutor(concurrency) as pool,
-        tqdm(total=len(files), unit="blob", disable=not progress, leave=True) as bar,
-    ):
-        futures = [pool.submit(put, name, data) for name, data in files]
-        for future in concurrent.futures.as_completed(futures):
-            sent += future.result()
-            bar.update(1)
-    return sent
+            def advance(
+                bytes_done: int, bytes_total: int, files_done: int, files_total: int
+            ) -> None:
+                bar.update(files_done - bar.n)
+
+            summary = transfer.upload(
+                root,
+                location.with_sas(location.container_url),
+                credential=location.credential,
+                overwrite="always",
+                concurrency=concurrency,
+                progress=advance,
+            )
+    if summary.failed:
+        first = summary.failed[0]
+        raise SystemExit(
+            f"{len(summary.failed)} images failed to upload; the first, "
+            f"{first.destination}: {first.reason}"
+        )
+    return summary.bytes_transferred

@@ -75,6 +75,11 @@ def test_client_request_id_mismatch_keeps_the_three_ids():
     )
     assert "'got'" in str(error)
     assert "'sent'" in str(error)
+    assert "'svc'" in str(error)
+    # The datasets support reading in the main process and in workers alike
+    # (docs/datasets.rst): the message must not advise against it.
+    assert "main process" not in str(error)
+    assert "report" in str(error)
     assert pickle.loads(pickle.dumps(error)).service_request_id == "svc"
 
 

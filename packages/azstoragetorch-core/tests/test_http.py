@@ -172,6 +172,19 @@ def test_a_response_dropped_with_its_body_unread_closes_its_socket(server, trans
     assert sock.fileno() == -1
 
 
+def test_a_response_finished_after_the_transport_closed_closes_its_connection(server, transport):
+    # A dataset's read-ahead may still be receiving when the transport is closed
+    # (the reliability tests' leak check closes it). Its connection must then be
+    # closed, not kept by a pool that nobody will close: that left sockets open, in
+    # CLOSE_WAIT once the server went, until the garbage collector found them.
+    response = get(transport, f"{server.url}/blob", stream=True)
+    sock = response._connection.sock
+    transport.close()
+    assert response.body() == BODY
+    assert sock.fileno() == -1
+    assert get(transport, f"{server.url}/blob").body() == BODY  # a new pool serves on
+
+
 def test_a_head_response_keeps_its_connection(server, transport):
     head = transport.send(HttpRequest("HEAD", f"{server.url}/blob"))
     assert head.headers["content-length"] == str(len(BODY))

@@ -15,7 +15,15 @@ KEY = AzureNamedKeyCredential("devstoreaccount1", "a2V5")
 
 
 def test_public_names_are_pinned():
-    assert azstoragetorch.io.__all__ == ["BlobIO"]
+    assert azstoragetorch.io.__all__ == [
+        "BackgroundSaver",
+        "BlobIO",
+        "CheckpointInfo",
+        "SaveHandle",
+        "delete_checkpoint",
+        "list_checkpoints",
+        "prune_checkpoints",
+    ]
 
 
 @pytest.mark.parametrize("mode", ["r", "w", "rb+", "ab", "xb", "", "RB"])

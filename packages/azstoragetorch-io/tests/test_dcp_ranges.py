@@ -1,11 +1,9 @@
-"""Which spans a load fetches together, and how a range is cut into parts."""
-
-import random
+"""Which spans a load fetches together."""
 
 from hypothesis import given
 from hypothesis import strategies as st
 
-from azstoragetorch.io.dcp._ranges import MergeLimits, merge_spans, split_parts
+from azstoragetorch.io.dcp._ranges import MergeLimits, merge_spans
 
 KIB = 1024
 MIB = 1024 * KIB
@@ -89,20 +87,3 @@ def _covered(spans):
             total += end - max(start, reach)
             reach = end
     return total
-
-
-def test_parts_are_large_and_cover_the_range_exactly():
-    assert split_parts(10 * MIB, 32 * MIB, 16 * MIB) == [(0, 10 * MIB)]
-    assert split_parts(40 * MIB, 32 * MIB, 16 * MIB) == [(0, 20 * MIB), (20 * MIB, 20 * MIB)]
-    assert split_parts(0, 32 * MIB, 16 * MIB) == []
-    for size in random.Random(0).sample(range(1, 500 * MIB), 50):
-        parts = split_parts(size, 32 * MIB, 16 * MIB)
-        assert sum(length for _, length in parts) == size
-        assert [offset for offset, _ in parts] == [
-            sum(n for _, n in parts[:i]) for i in range(len(parts))
-        ]
-        assert len(parts) == 1 or min(length for _, length in parts) >= 16 * MIB
-
-
-def test_the_defaults_are_the_ones_the_docs_quote():
-    assert (LIMITS.max_gap, LIMITS.max_waste) == (512 * KIB, 0.1)

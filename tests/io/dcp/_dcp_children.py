@@ -6,14 +6,13 @@ too, to build the same state and to check what was loaded.
 
 from __future__ import annotations
 
-import contextlib
+import itertools
 import json
-import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import torch
+from _recording import recording
 
 ROWS, COLS = 512, 64
 # Blocks small enough that a rank's share of the embedding takes several uploads, so
@@ -70,40 +69,12 @@ def differences(loaded: Any, expected: Any, path: str = "") -> list[str]:
     return [] if loaded == expected else [f"{path}: {loaded!r} != {expected!r}"]
 
 
-class _Transport:
-    """Wraps this process's transport: counts fetched data bytes, can fail uploads."""
-
-    def __init__(self, inner: Any, fail_after: int | None) -> None:
-        self._inner = inner
-        self._lock = threading.Lock()
-        self._uploads_left = fail_after
-        self.data_bytes_fetched = 0
-
-    def send(self, request: Any, **kwargs: Any) -> Any:
-        if ".distcp" in request.url:
-            with self._lock:
-                if request.method == "GET":
-                    first, last = request.headers["x-ms-range"].removeprefix("bytes=").split("-")
-                    self.data_bytes_fetched += int(last) - int(first) + 1
-                elif request.method == "PUT" and self._uploads_left is not None:
-                    self._uploads_left -= 1
-                    if self._uploads_left < 0:
-                        raise RuntimeError("injected upload failure")
-        return self._inner.send(request, **kwargs)
-
-
-@contextlib.contextmanager
-def transport(fail_after: int | None = None) -> Iterator[_Transport]:
-    """Route this process's requests through a ``_Transport`` for the block's duration."""
-    from azstoragetorch._core import _shared_transport
-
-    original = _shared_transport.shared_transport
-    wrapper = _Transport(original(), fail_after)
-    _shared_transport.shared_transport = lambda: wrapper  # type: ignore[assignment,return-value]
-    try:
-        yield wrapper
-    finally:
-        _shared_transport.shared_transport = original
+def uploads_fail_after(count: int | None) -> Any:
+    """For ``recording(fail=...)``: fail every upload to a data blob after ``count``."""
+    if count is None:
+        return None
+    uploads = itertools.count()
+    return lambda r: r.method == "PUT" and ".distcp" in r.url and next(uploads) >= count
 
 
 def failures(error: BaseException) -> dict[str, str]:
@@ -115,24 +86,12 @@ def failures(error: BaseException) -> dict[str, str]:
 
 
 def run_rank(
-    rank: int,
-    world_size: int,
-    port: int,
-    scenario: str,
-    base_url: str,
-    account: str,
-    key: str,
-    out_dir: str,
+    rank: int, world_size: int, credential: Any, scenario: str, base_url: str, out_dir: str
 ) -> None:
     """One rank of a gloo group: run ``scenario`` and write what happened as JSON."""
-    from _gloo import gloo_group
-    from azure.core.credentials import AzureNamedKeyCredential
-
-    with gloo_group(rank, world_size, port):
-        credential = AzureNamedKeyCredential(account, key)
-        run = {"save": _save_scenarios, "load": _load_scenario}[scenario]
-        report = run(rank, world_size, base_url, credential)
-        Path(out_dir, f"{scenario}-rank{rank}.json").write_text(json.dumps(report))
+    run = {"save": _save_scenarios, "load": _load_scenario}[scenario]
+    report = run(rank, world_size, base_url, credential)
+    Path(out_dir, f"{scenario}-rank{rank}.json").write_text(json.dumps(report))
 
 
 def _sharded(table: torch.Tensor, world_size: int) -> Any:
@@ -167,7 +126,7 @@ def _save_scenarios(rank: int, world_size: int, base_url: str, credential: Any) 
 
     # Rank 1's third upload fails, in the middle of its data: the save fails everywhere.
     writer = BlobStorageWriter(bad, credential=credential, write_options=small)
-    with transport(fail_after=2 if rank == 1 else None):
+    with recording(fail=uploads_fail_after(2 if rank == 1 else None)):
         try:
             dcp.save(state, storage_writer=writer)
         except BaseException as error:
@@ -175,7 +134,7 @@ def _save_scenarios(rank: int, world_size: int, base_url: str, credential: Any) 
 
     # The same through async_save, replacing the good checkpoint: the future fails.
     writer = BlobStorageWriter(good, credential=credential, overwrite=True, write_options=small)
-    with transport(fail_after=2 if rank == 1 else None):
+    with recording(fail=uploads_fail_after(2 if rank == 1 else None)):
         response = dcp.async_save(state, storage_writer=writer)
         upload = getattr(response, "upload_completion", response)
         try:
@@ -204,14 +163,14 @@ def _load_scenario(rank: int, world_size: int, base_url: str, credential: Any) -
 
     good = f"{base_url}/good"
     shard = {"embed": _sharded(torch.zeros(ROWS, COLS), world_size)}
-    with transport() as counted:
+    with recording() as counted:
         dcp.load(shard, storage_reader=BlobStorageReader(good, credential=credential))
     rows = embedding().chunk(world_size)[rank]
     target = {**model_state(1), "step": 0}
     dcp.load(target, storage_reader=BlobStorageReader(good, credential=credential))
     return {
         "embed_equal": bool(torch.equal(shard["embed"].to_local(), rows)),
-        "embed_bytes_fetched": counted.data_bytes_fetched,
+        "embed_bytes_fetched": counted.ranged_bytes(".distcp"),
         "shard_bytes": rows.numel() * rows.element_size(),
         "round_trip": differences(target, {**model_state(0), "step": 7}),
     }

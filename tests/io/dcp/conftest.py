@@ -1,22 +1,17 @@
 """Fixtures of the distributed checkpoint tests.
 
-This folder goes on ``sys.path`` so that ``_dcp_children`` (the code each rank runs)
-is importable by name in the ``spawn`` children of ``torch.multiprocessing``.
+This folder is on ``sys.path`` (pytest's ``pythonpath`` setting) so that
+``_dcp_children`` (the code each rank runs) is importable by name in the ``spawn``
+children of ``torch.multiprocessing``.
 """
 
 from __future__ import annotations
 
-import sys
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from azure.storage.blob import BlobServiceClient
-
-_HERE = str(Path(__file__).resolve().parent)
-if _HERE not in sys.path:
-    sys.path.insert(0, _HERE)
 
 
 @pytest.fixture(scope="module")

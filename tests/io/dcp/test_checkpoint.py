@@ -8,7 +8,7 @@ import warnings
 import pytest
 import torch
 import torch.distributed.checkpoint as dcp
-from azure.storage.blob import ContainerSasPermissions, generate_container_sas
+from _fixtures import container_sas
 from torch.distributed.checkpoint.api import CheckpointException
 
 from azstoragetorch.exceptions import (
@@ -174,13 +174,7 @@ def test_a_retried_metadata_commit_that_finds_its_own_metadata_succeeds(
 
 
 def test_a_sas_in_the_url_is_used_and_never_stored_or_shown(container, azurite, quiet):
-    sas = generate_container_sas(
-        azurite.account_name,
-        container.name,
-        account_key=azurite.account_key,
-        permission=ContainerSasPermissions(read=True, write=True, create=True),
-        expiry="2099-01-01",
-    )
+    sas = container_sas(azurite, container.name, "rwc")
     url = f"{container.url}/ck?{sas}"
     writer = BlobStorageWriter(url, credential=False)
     dcp.save({"w": torch.arange(10.0)}, storage_writer=writer)

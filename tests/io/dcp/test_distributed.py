@@ -7,15 +7,14 @@ in the container, then load the checkpoint with 1 and with 4 ranks.
 """
 
 import json
-import socket
 import uuid
 import warnings
 
 import pytest
 import torch
 import torch.distributed.checkpoint as dcp
-import torch.multiprocessing
 from _dcp_children import COLS, ROWS, differences, embedding, model_state, run_rank
+from _gloo import run_ranks
 from azure.core.credentials import AzureNamedKeyCredential
 from azure.storage.blob import ContainerClient
 
@@ -24,27 +23,8 @@ from azstoragetorch.io.dcp import BlobStorageReader
 pytestmark = pytest.mark.slow
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def run_ranks(scenario, world_size, base_url, azurite, out_dir):
-    torch.multiprocessing.spawn(
-        run_rank,
-        args=(
-            world_size,
-            free_port(),
-            scenario,
-            base_url,
-            azurite.account_name,
-            azurite.account_key,
-            str(out_dir),
-        ),
-        nprocs=world_size,
-        join=True,
-    )
+def run_scenario(scenario, world_size, base_url, azurite, out_dir):
+    run_ranks(run_rank, world_size, azurite, scenario, base_url, str(out_dir))
     return [
         json.loads((out_dir / f"{scenario}-rank{rank}.json").read_text())
         for rank in range(world_size)
@@ -55,7 +35,7 @@ def run_ranks(scenario, world_size, base_url, azurite, out_dir):
 def saved(module_container, azurite, tmp_path_factory):
     """The 2-rank run: (base URL, one report per rank, the container's blob names)."""
     base_url = f"{module_container}/run-{uuid.uuid4().hex[:8]}"
-    reports = run_ranks("save", 2, base_url, azurite, tmp_path_factory.mktemp("save"))
+    reports = run_scenario("save", 2, base_url, azurite, tmp_path_factory.mktemp("save"))
     container = ContainerClient.from_container_url(
         module_container,
         credential={"account_name": azurite.account_name, "account_key": azurite.account_key},
@@ -102,7 +82,7 @@ def test_a_rank_failing_mid_save_fails_the_save_everywhere_and_leaves_no_metadat
     base_url, reports, names = saved
     for report in reports:
         assert list(report["failed"]) == ["1"]
-        assert "injected upload failure" in report["failed"]["1"]
+        assert "injected PUT failure" in report["failed"]["1"]
         assert report["failed"]["1"].startswith("FatalBlobIOWriteError: ")
     assert ".metadata" not in blobs_under(names, base_url, module_container, "bad")
 
@@ -113,7 +93,7 @@ def test_async_save_reports_a_failed_upload_and_the_replaced_checkpoint_survives
     base_url, reports, names = saved
     for report in reports:
         assert list(report["async_failed"]) == ["1"]
-        assert "injected upload failure" in report["async_failed"]["1"]
+        assert "injected PUT failure" in report["async_failed"]["1"]
     good = blobs_under(names, base_url, module_container, "good")
     # The first save and the failed overwrite each wrote a folder; one metadata blob.
     assert good.count(".metadata") == 1
@@ -133,7 +113,7 @@ def test_async_save_writes_a_checkpoint_that_loads(saved, azurite):
 
 def test_four_ranks_load_the_two_rank_checkpoint_reading_only_their_rows(saved, azurite, tmp_path):
     base_url, _, _ = saved
-    reports = run_ranks("load", 4, base_url, azurite, tmp_path)
+    reports = run_scenario("load", 4, base_url, azurite, tmp_path)
     for report in reports:
         assert report["round_trip"] == []
         assert report["embed_equal"] is True

@@ -37,7 +37,7 @@ from azstoragetorch._core._errors import raise_for_response, raise_transport_err
 from azstoragetorch._core._shared_transport import ProcessLocalTransport
 from azstoragetorch._core._url import BlobURL
 from azstoragetorch._core._version import __version__
-from azstoragetorch.exceptions import ClientRequestIdMismatchError
+from azstoragetorch.exceptions import BlobNotFoundError, ClientRequestIdMismatchError
 
 __all__ = [
     "BlobClient",
@@ -46,6 +46,7 @@ __all__ = [
     "build_pipeline",
     "content_md5",
     "properties_from_headers",
+    "send",
 ]
 
 API_VERSION = "2025-01-05"
@@ -124,6 +125,39 @@ def properties_from_headers(headers: Any) -> BlobProperties:
     )
 
 
+def send(
+    pipeline: Pipeline,  # type: ignore[type-arg]
+    request: HttpRequest,
+    what: str,
+    options: ClientOptions,
+    *,
+    stream: bool = False,
+) -> HttpResponse:
+    """Run ``request`` through ``pipeline``; failures become azstoragetorch errors.
+
+    Without ``stream`` the body is read whole before this returns; with it, only
+    the short body of a refusal is.
+
+    :param what: Names the target for messages, e.g. "blob 'https://…/c/b'"; it
+        must come from a URL without its query.
+    """
+    kwargs: dict[str, Any] = {"stream": stream}
+    if options.read_timeout is not None:
+        kwargs["read_timeout"] = options.read_timeout
+    if options.connection_timeout is not None:
+        kwargs["connection_timeout"] = options.connection_timeout
+    try:
+        response: HttpResponse = pipeline.run(request, **kwargs).http_response
+    except AzureError as error:
+        raise_transport_error(error, what)
+    if response.status_code >= 400:
+        if stream:
+            # Reading the short error body keeps the connection reusable.
+            response.body()
+        raise_for_response(response, what)
+    return response
+
+
 def content_md5(data: bytes | bytearray | memoryview) -> str:
     """The base64 MD5 the service checks a body against (hashlib frees the GIL)."""
     return base64.b64encode(hashlib.md5(data).digest()).decode("ascii")
@@ -165,21 +199,7 @@ class BlobClient:
         request = HttpRequest(method, url, headers=headers or {})
         if body is not None:
             request.set_bytes_body(body)
-        kwargs: dict[str, Any] = {"stream": stream}
-        if self._options.read_timeout is not None:
-            kwargs["read_timeout"] = self._options.read_timeout
-        if self._options.connection_timeout is not None:
-            kwargs["connection_timeout"] = self._options.connection_timeout
-        try:
-            response = self._pipeline.run(request, **kwargs).http_response
-        except AzureError as error:
-            raise_transport_error(error, self._what)
-        if response.status_code >= 400:
-            if stream:
-                # Reading the short error body keeps the connection reusable.
-                response.body()
-            raise_for_response(response, self._what)
-        return response  # type: ignore[no-any-return]
+        return send(self._pipeline, request, self._what, self._options, stream=stream)
 
     # -- reading ------------------------------------------------------------------
 
@@ -231,17 +251,23 @@ class BlobClient:
     # -- writing ------------------------------------------------------------------
 
     def put_blob(
-        self, data: bytes | bytearray | memoryview, md5: str, *, create_only: bool = False
+        self,
+        data: bytes | bytearray | memoryview,
+        md5: str,
+        *,
+        create_only: bool = False,
+        content_type: str = "application/octet-stream",
     ) -> None:
         """Upload ``data`` as the whole blob in one request, checked against ``md5``.
 
-        With ``create_only``, the service refuses (409 ``BlobAlreadyExists``) if the
-        blob exists.
+        The service also keeps ``md5`` as the blob's ``Content-MD5``. With
+        ``create_only``, the service refuses (409 ``BlobAlreadyExists``) if the blob
+        exists.
         """
         headers = {
             "x-ms-blob-type": "BlockBlob",
             "Content-MD5": md5,
-            "Content-Type": "application/octet-stream",
+            "Content-Type": content_type,
         }
         if create_only:
             headers["If-None-Match"] = "*"
@@ -256,22 +282,45 @@ class BlobClient:
             body=data,
         )
 
-    def put_block_list(self, block_ids: list[str], *, create_only: bool = False) -> None:
+    def put_block_list(
+        self,
+        block_ids: list[str],
+        *,
+        create_only: bool = False,
+        content_type: str = "application/octet-stream",
+        blob_md5: str | None = None,
+    ) -> None:
         """Commit the staged blocks, in order, as the blob's new content.
 
         With ``create_only``, the service refuses (409 ``BlobAlreadyExists``) if the
-        blob exists.
+        blob exists. ``blob_md5`` (base64) is stored as the whole blob's
+        ``Content-MD5``, which the service does not compute for block lists.
         """
         body = "".join(f"<Latest>{block_id}</Latest>" for block_id in block_ids)
         payload = f'<?xml version="1.0" encoding="utf-8"?><BlockList>{body}</BlockList>'.encode()
         headers = {
             "Content-MD5": content_md5(payload),
             "Content-Type": "application/xml",
-            "x-ms-blob-content-type": "application/octet-stream",
+            "x-ms-blob-content-type": content_type,
         }
+        if blob_md5 is not None:
+            headers["x-ms-blob-content-md5"] = blob_md5
         if create_only:
             headers["If-None-Match"] = "*"
         self._send("PUT", query="comp=blocklist", headers=headers, body=payload)
+
+    # -- deleting -----------------------------------------------------------------
+
+    def delete(self) -> bool:
+        """Delete the blob with its snapshots; ``False`` if there was nothing to delete.
+
+        A missing blob (or container) is not an error: deleting is idempotent.
+        """
+        try:
+            self._send("DELETE", headers={"x-ms-delete-snapshots": "include"})
+        except BlobNotFoundError:
+            return False
+        return True
 
 
 def _quote_block_id(block_id: str) -> str:

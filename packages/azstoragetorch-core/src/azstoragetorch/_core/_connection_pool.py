@@ -41,6 +41,7 @@ class ConnectionPool:
         self._context = context
         self._idle: list[http.client.HTTPConnection] = []
         self._lock = threading.Lock()
+        self._closed = False
 
     def take(self, connect_timeout: float | None) -> tuple[http.client.HTTPConnection, bool]:
         """A connection, and whether it served requests before (reused) or is new.
@@ -91,15 +92,22 @@ class ConnectionPool:
         return connection
 
     def give_back(self, connection: http.client.HTTPConnection) -> None:
-        """Keep a connection whose last response was fully read, if there is room."""
+        """Keep a connection whose last response was fully read, if there is room.
+
+        After :meth:`close` nothing is kept: a request still under way then (a
+        dataset's read-ahead, say) closes its connection when it is done, instead of
+        leaving it in a pool that nobody will close again.
+        """
         with self._lock:
-            if len(self._idle) < POOL_SIZE:
+            if not self._closed and len(self._idle) < POOL_SIZE:
                 self._idle.append(connection)
                 return
         connection.close()
 
     def close(self) -> None:
+        """Close the idle connections, and every connection given back from now on."""
         with self._lock:
+            self._closed = True
             idle, self._idle = self._idle, []
         for connection in idle:
             connection.close()

@@ -15,7 +15,6 @@ see a bearer token in clear text.
 
 from __future__ import annotations
 
-import importlib
 from typing import Literal
 
 from azure.core.credentials import AzureNamedKeyCredential, AzureSasCredential, TokenCredential
@@ -39,10 +38,10 @@ _STORAGE_SCOPE = "https://storage.azure.com/.default"
 
 
 def _new_default_credential() -> TokenCredential:
-    # Looked up through the azure.identity module at call time, so importing
-    # azstoragetorch never pays for azure-identity.
-    identity = importlib.import_module("azure.identity")
-    return identity.DefaultAzureCredential()  # type: ignore[no-any-return]
+    # Imported at call time, so importing azstoragetorch never pays for azure-identity.
+    from azure.identity import DefaultAzureCredential
+
+    return DefaultAzureCredential()
 
 
 _default: ProcessLocal[TokenCredential] = ProcessLocal(_new_default_credential)

@@ -59,11 +59,10 @@ class ClientRequestIdMismatchError(AZStorageTorchError):
     """A response answered a different request than the one that was sent.
 
     Every request carries a client request ID that the service echoes back. A
-    mismatch means the response belongs to another request, typically because a
-    connection was shared between processes. azstoragetorch gives each process its
-    own connections, so normal use never raises this; if it happens, avoid reading
-    a dataset both in the main process and in DataLoader worker processes, and
-    report the IDs below.
+    mismatch means the response belongs to another request, as when one connection
+    is used by two processes. azstoragetorch gives each process its own connections,
+    so reading a dataset in the main process, in DataLoader workers, or in both
+    never raises this. If it happens, it is a bug: report the three IDs below.
 
     :param request_client_id: The client request ID sent with the request.
     :param response_client_id: The client request ID found in the response.
@@ -82,9 +81,8 @@ class ClientRequestIdMismatchError(AZStorageTorchError):
         return (
             f"The response's client request ID {self.response_client_id!r} does not match "
             f"the ID {self.request_client_id!r} of the request that was sent (service "
-            f"request ID {self.service_request_id!r}). A connection was probably shared "
-            "between processes: avoid reading the dataset in both the main process and "
-            "DataLoader workers."
+            f"request ID {self.service_request_id!r}). This is a bug in azstoragetorch "
+            "or in the connection to the service: please report these three IDs."
         )
 
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 import contextlib
 import itertools
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any, TypeVar, cast, overload
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import torch.utils.data
 
 from azstoragetorch._core._credentials import Credential
-from azstoragetorch.datasets._blob import Blob, BlobSample, to_sample
-from azstoragetorch.datasets._dataset_clients import clients_for
+from azstoragetorch.datasets import _factories
+from azstoragetorch.datasets._blob import Blob, to_sample
 from azstoragetorch.datasets._read_ahead import ReadAhead, read_ahead
 from azstoragetorch.datasets._sharding import (
     ProcessGroup,
@@ -28,20 +28,14 @@ from azstoragetorch.datasets._shuffle import (
     check_shuffle,
     shuffled,
 )
-from azstoragetorch.datasets._sources import (
-    BlobURLs,
-    ContainerListing,
-    Source,
-    check_prefix,
-    check_transform,
-    parse_blob_urls,
-    parse_container_url,
-)
+from azstoragetorch.datasets._sources import Source, check_transform
+
+if TYPE_CHECKING:
+    from azstoragetorch.datasets._factories import Sample
 
 __all__ = ["IterableBlobDataset"]
 
 _T_co = TypeVar("_T_co", covariant=True)
-_T = TypeVar("_T")
 
 
 class IterableBlobDataset(torch.utils.data.IterableDataset[_T_co]):
@@ -138,101 +132,26 @@ class IterableBlobDataset(torch.utils.data.IterableDataset[_T_co]):
 
     # -- construction -------------------------------------------------------------
 
-    @overload
     @classmethod
+    @_factories.documented(_factories.from_container_url_doc("IterableBlobDataset", lazily=True))
     def from_container_url(
-        cls,
+        cls: type[IterableBlobDataset[Any]],
         container_url: str,
         *,
         prefix: str | None = None,
         credential: Credential = None,
-        transform: None = None,
-        shard_by_rank: bool = True,
-        uneven_shares: UnevenShares = "pad",
-        shuffle: bool = False,
-        seed: int | None = None,
-        shuffle_buffer_size: int | None = DEFAULT_BUFFER_SIZE,
-    ) -> IterableBlobDataset[BlobSample]: ...
-    @overload
-    @classmethod
-    def from_container_url(
-        cls,
-        container_url: str,
-        *,
-        prefix: str | None = None,
-        credential: Credential = None,
-        transform: Callable[[Blob], _T],
-        shard_by_rank: bool = True,
-        uneven_shares: UnevenShares = "pad",
-        shuffle: bool = False,
-        seed: int | None = None,
-        shuffle_buffer_size: int | None = DEFAULT_BUFFER_SIZE,
-    ) -> IterableBlobDataset[_T]: ...
-    @classmethod
-    def from_container_url(
-        cls,
-        container_url: str,
-        *,
-        prefix: str | None = None,
-        credential: Credential = None,
-        transform: Callable[[Blob], Any] | None = None,
+        transform: Callable[[Blob], Sample] | None = None,
         shard_by_rank: bool = True,
         uneven_shares: UnevenShares = "pad",
         shuffle: bool = False,
         seed: int | None = None,
         shuffle_buffer_size: int | None = DEFAULT_BUFFER_SIZE,
         **_internal_only_kwargs: Any,
-    ) -> IterableBlobDataset[Any]:
-        """A dataset of the blobs in a container, listed as it is iterated.
-
-        ::
-
-            dataset = IterableBlobDataset.from_container_url(
-                "https://<account>.blob.core.windows.net/<container>"
-            )
-
-        No request is sent until the dataset is iterated, so a container that does
-        not exist is reported then.
-
-        :param container_url: The container's URL. A SAS token in its query string
-            is used for the listing and for every blob.
-        :param prefix: Only blobs whose names start with it become samples, e.g.
-            ``"images/"`` for a virtual directory. All blobs when not given.
-            Directory markers of accounts with a hierarchical namespace are never
-            samples.
-        :param credential: ``None`` (the default) uses
-            ``azure.identity.DefaultAzureCredential``; also accepted are an
-            ``AzureSasCredential``, an ``AzureNamedKeyCredential`` (account key),
-            any ``TokenCredential``, and ``False`` for anonymous access. Ignored when
-            the URL carries a SAS token.
-        :param transform: Called with each :class:`Blob` to make its sample; see
-            :class:`Blob`.
-        :param shard_by_rank: Whether ranks of a ``torch.distributed`` process
-            group divide the samples (the default) or each get all of them.
-        :param uneven_shares: ``"pad"`` (default), ``"drop"`` or ``"uneven"``: how
-            rank shares are made equal when the samples do not divide evenly.
-        :param shuffle: Shuffle each epoch by ``(seed, epoch)``; see
-            :meth:`set_epoch`.
-        :param seed: The shuffle's seed, an int of 0 or more; ``None`` means 0.
-            Pass the same seed on every rank.
-        :param shuffle_buffer_size: The entries held to shuffle, per worker; ``None``
-            for a shuffle of the whole listing.
-        :returns: The dataset, in listing order (by blob name). An empty container
-            or a prefix that matches nothing gives a dataset that yields nothing.
-        :raises ValueError: for a URL that does not name a container (or names a
-            blob: use ``prefix``), or a token credential over ``http``.
-        :raises TypeError: for arguments of the wrong type.
-        :raises ValueError: for an ``uneven_shares`` other than the three, a negative
-            ``seed`` or a ``shuffle_buffer_size`` below 1.
-
-        Iterating raises :class:`~azstoragetorch.exceptions.BlobNotFoundError` if
-        the container does not exist.
-        """
-        clients = clients_for(credential, "from_container_url", _internal_only_kwargs)
-        url = parse_container_url(container_url, clients)
-        check_prefix(prefix)
-        check_transform(transform)
-        return cls(ContainerListing(url, prefix, clients), transform)._configure(
+    ) -> IterableBlobDataset[Sample]:
+        blobs = _factories.container_blobs(
+            container_url, prefix, credential, transform, _internal_only_kwargs, lazily=True
+        )
+        return cls(blobs, transform)._configure(
             shard_by_rank=shard_by_rank,
             uneven_shares=uneven_shares,
             shuffle=shuffle,
@@ -240,78 +159,23 @@ class IterableBlobDataset(torch.utils.data.IterableDataset[_T_co]):
             shuffle_buffer_size=shuffle_buffer_size,
         )
 
-    @overload
     @classmethod
+    @_factories.documented(_factories.from_blob_urls_doc("IterableBlobDataset", lazily=True))
     def from_blob_urls(
-        cls,
+        cls: type[IterableBlobDataset[Any]],
         blob_urls: str | Iterable[str],
         *,
         credential: Credential = None,
-        transform: None = None,
-        shard_by_rank: bool = True,
-        uneven_shares: UnevenShares = "pad",
-        shuffle: bool = False,
-        seed: int | None = None,
-        shuffle_buffer_size: int | None = DEFAULT_BUFFER_SIZE,
-    ) -> IterableBlobDataset[BlobSample]: ...
-    @overload
-    @classmethod
-    def from_blob_urls(
-        cls,
-        blob_urls: str | Iterable[str],
-        *,
-        credential: Credential = None,
-        transform: Callable[[Blob], _T],
-        shard_by_rank: bool = True,
-        uneven_shares: UnevenShares = "pad",
-        shuffle: bool = False,
-        seed: int | None = None,
-        shuffle_buffer_size: int | None = DEFAULT_BUFFER_SIZE,
-    ) -> IterableBlobDataset[_T]: ...
-    @classmethod
-    def from_blob_urls(
-        cls,
-        blob_urls: str | Iterable[str],
-        *,
-        credential: Credential = None,
-        transform: Callable[[Blob], Any] | None = None,
+        transform: Callable[[Blob], Sample] | None = None,
         shard_by_rank: bool = True,
         uneven_shares: UnevenShares = "pad",
         shuffle: bool = False,
         seed: int | None = None,
         shuffle_buffer_size: int | None = DEFAULT_BUFFER_SIZE,
         **_internal_only_kwargs: Any,
-    ) -> IterableBlobDataset[Any]:
-        """A dataset of the given blobs, in the given order.
-
-        ::
-
-            container_url = "https://<account>.blob.core.windows.net/<container>"
-            dataset = IterableBlobDataset.from_blob_urls(
-                [f"{container_url}/<blob-1>", f"{container_url}/<blob-2>"]
-            )
-
-        :param blob_urls: One blob URL, or any iterable of them (a generator is read
-            once, now). A SAS token, ``snapshot`` or ``versionid`` in a URL's query
-            string is honoured for that blob. The blobs may live in different
-            containers and accounts.
-        :param credential: As for :meth:`from_container_url`; ignored for URLs that
-            carry a SAS token.
-        :param transform: Called with each :class:`Blob` to make its sample.
-        :param shard_by_rank: As for :meth:`from_container_url`.
-        :param uneven_shares: As for :meth:`from_container_url`.
-        :param shuffle: As for :meth:`from_container_url`.
-        :param seed: As for :meth:`from_container_url`.
-        :param shuffle_buffer_size: As for :meth:`from_container_url`.
-        :returns: The dataset.
-        :raises TypeError: if ``blob_urls`` holds something other than a str (the
-            message says which element), or for arguments of the wrong type.
-        :raises ValueError: for a URL that names no blob (saying which element).
-        """
-        clients = clients_for(credential, "from_blob_urls", _internal_only_kwargs)
-        urls = parse_blob_urls(blob_urls, clients)
-        check_transform(transform)
-        return cls(BlobURLs(urls, clients), transform)._configure(
+    ) -> IterableBlobDataset[Sample]:
+        blobs = _factories.blob_url_blobs(blob_urls, credential, transform, _internal_only_kwargs)
+        return cls(blobs, transform)._configure(
             shard_by_rank=shard_by_rank,
             uneven_shares=uneven_shares,
             shuffle=shuffle,

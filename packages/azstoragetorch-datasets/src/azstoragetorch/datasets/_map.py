@@ -4,28 +4,23 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any, TypeVar, cast, overload
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import torch.utils.data
 
 from azstoragetorch._core._credentials import Credential
-from azstoragetorch.datasets._blob import Blob, BlobSample, to_sample
-from azstoragetorch.datasets._dataset_clients import clients_for
+from azstoragetorch.datasets import _factories
+from azstoragetorch.datasets._blob import Blob, to_sample
 from azstoragetorch.datasets._read_ahead import ReadAhead, read_ahead
 from azstoragetorch.datasets._shuffle import reject_map_shuffle
-from azstoragetorch.datasets._sources import (
-    BlobURLs,
-    ListedBlobs,
-    check_prefix,
-    check_transform,
-    parse_blob_urls,
-    parse_container_url,
-)
+from azstoragetorch.datasets._sources import check_transform
+
+if TYPE_CHECKING:
+    from azstoragetorch.datasets._factories import Sample
 
 __all__ = ["BlobDataset"]
 
 _T_co = TypeVar("_T_co", covariant=True)
-_T = TypeVar("_T")
 
 
 class BlobDataset(torch.utils.data.Dataset[_T_co]):
@@ -69,126 +64,36 @@ class BlobDataset(torch.utils.data.Dataset[_T_co]):
 
     # -- construction -------------------------------------------------------------
 
-    @overload
     @classmethod
+    @_factories.documented(_factories.from_container_url_doc("BlobDataset", lazily=False))
     def from_container_url(
-        cls,
+        cls: type[BlobDataset[Any]],
         container_url: str,
         *,
         prefix: str | None = None,
         credential: Credential = None,
-        transform: None = None,
-    ) -> BlobDataset[BlobSample]: ...
-    @overload
-    @classmethod
-    def from_container_url(
-        cls,
-        container_url: str,
-        *,
-        prefix: str | None = None,
-        credential: Credential = None,
-        transform: Callable[[Blob], _T],
-    ) -> BlobDataset[_T]: ...
-    @classmethod
-    def from_container_url(
-        cls,
-        container_url: str,
-        *,
-        prefix: str | None = None,
-        credential: Credential = None,
-        transform: Callable[[Blob], Any] | None = None,
+        transform: Callable[[Blob], Sample] | None = None,
         **_internal_only_kwargs: Any,
-    ) -> BlobDataset[Any]:
-        """A dataset of the blobs in a container, listed now with the List Blobs API.
-
-        ::
-
-            dataset = BlobDataset.from_container_url(
-                "https://<account>.blob.core.windows.net/<container>"
-            )
-
-        :param container_url: The container's URL. A SAS token in its query string
-            is used for the listing and for every blob.
-        :param prefix: Only blobs whose names start with it become samples, e.g.
-            ``"images/"`` for a virtual directory. All blobs when not given.
-            Directory markers of accounts with a hierarchical namespace are never
-            samples.
-        :param credential: ``None`` (the default) uses
-            ``azure.identity.DefaultAzureCredential``; also accepted are an
-            ``AzureSasCredential``, an ``AzureNamedKeyCredential`` (account key),
-            any ``TokenCredential``, and ``False`` for anonymous access. Ignored when
-            the URL carries a SAS token.
-        :param transform: Called with each :class:`Blob` to make its sample; see
-            :class:`Blob`.
-        :returns: The dataset, in listing order (by blob name). An empty container
-            or a prefix that matches nothing gives an empty dataset.
-        :raises BlobNotFoundError: if the container does not exist.
-        :raises ValueError: for a URL that does not name a container (or names a
-            blob: use ``prefix``), or a token credential over ``http``.
-        :raises TypeError: for arguments of the wrong type.
-        """
+    ) -> BlobDataset[Sample]:
         reject_map_shuffle(_internal_only_kwargs)
-        clients = clients_for(credential, "from_container_url", _internal_only_kwargs)
-        url = parse_container_url(container_url, clients)
-        check_prefix(prefix)
-        check_transform(transform)
-        return cls(ListedBlobs.from_listing(url, prefix, clients), transform)
+        blobs = _factories.container_blobs(
+            container_url, prefix, credential, transform, _internal_only_kwargs, lazily=False
+        )
+        return cls(blobs, transform)
 
-    @overload
     @classmethod
+    @_factories.documented(_factories.from_blob_urls_doc("BlobDataset", lazily=False))
     def from_blob_urls(
-        cls,
+        cls: type[BlobDataset[Any]],
         blob_urls: str | Iterable[str],
         *,
         credential: Credential = None,
-        transform: None = None,
-    ) -> BlobDataset[BlobSample]: ...
-    @overload
-    @classmethod
-    def from_blob_urls(
-        cls,
-        blob_urls: str | Iterable[str],
-        *,
-        credential: Credential = None,
-        transform: Callable[[Blob], _T],
-    ) -> BlobDataset[_T]: ...
-    @classmethod
-    def from_blob_urls(
-        cls,
-        blob_urls: str | Iterable[str],
-        *,
-        credential: Credential = None,
-        transform: Callable[[Blob], Any] | None = None,
+        transform: Callable[[Blob], Sample] | None = None,
         **_internal_only_kwargs: Any,
-    ) -> BlobDataset[Any]:
-        """A dataset of the given blobs, in the given order.
-
-        ::
-
-            container_url = "https://<account>.blob.core.windows.net/<container>"
-            dataset = BlobDataset.from_blob_urls(
-                [f"{container_url}/<blob-1>", f"{container_url}/<blob-2>"]
-            )
-
-        No request is sent until a sample is read.
-
-        :param blob_urls: One blob URL, or any iterable of them (a generator is read
-            once, now). A SAS token, ``snapshot`` or ``versionid`` in a URL's query
-            string is honoured for that blob. The blobs may live in different
-            containers and accounts.
-        :param credential: As for :meth:`from_container_url`; ignored for URLs that
-            carry a SAS token.
-        :param transform: Called with each :class:`Blob` to make its sample.
-        :returns: The dataset.
-        :raises TypeError: if ``blob_urls`` holds something other than a str (the
-            message says which element), or for arguments of the wrong type.
-        :raises ValueError: for a URL that names no blob (saying which element).
-        """
+    ) -> BlobDataset[Sample]:
         reject_map_shuffle(_internal_only_kwargs)
-        clients = clients_for(credential, "from_blob_urls", _internal_only_kwargs)
-        urls = parse_blob_urls(blob_urls, clients)
-        check_transform(transform)
-        return cls(BlobURLs(urls, clients), transform)
+        blobs = _factories.blob_url_blobs(blob_urls, credential, transform, _internal_only_kwargs)
+        return cls(blobs, transform)
 
     # -- the Dataset protocol -----------------------------------------------------
 

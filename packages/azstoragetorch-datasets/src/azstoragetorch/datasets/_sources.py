@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterable, Iterator, Sequence
-from typing import Any, Generic, Protocol, TypeVar, overload, runtime_checkable
+from typing import Any, Generic, Protocol, TypeVar, cast, overload, runtime_checkable
 
-from azstoragetorch._core._blob_client import BlobProperties
-from azstoragetorch._core._listing import ListedBlob, iter_pages
+from azstoragetorch._core._listing import ListedFields, iter_pages, listed_properties
 from azstoragetorch._core._url import BlobURL
 from azstoragetorch.datasets._blob import Blob
 from azstoragetorch.datasets._dataset_clients import ClientFactory
@@ -107,10 +106,6 @@ class Source(Protocol):
     def blob_for(self, item: Any) -> Blob: ...
 
 
-# A listed blob as a plain tuple (name, size, etag, last_modified, content_type):
-# pickling a plain tuple is several times quicker than pickling a named tuple, and
-# DataLoader workers started with spawn or forkserver receive the whole listing.
-Entry = tuple[str, int, str, str | None, str | None]
 _Item = TypeVar("_Item")
 
 
@@ -151,10 +146,12 @@ class _BlobSequence(Sequence[Blob], Generic[_Item]):
         return self._blob(item)
 
 
-class ListedBlobs(_BlobSequence[Entry]):
+class ListedBlobs(_BlobSequence[ListedFields]):
     """The blobs of a finished listing, in listing order."""
 
-    def __init__(self, container: BlobURL, entries: list[Entry], clients: ClientFactory) -> None:
+    def __init__(
+        self, container: BlobURL, entries: list[ListedFields], clients: ClientFactory
+    ) -> None:
         super().__init__(entries, clients)
         self.container = container
 
@@ -166,25 +163,19 @@ class ListedBlobs(_BlobSequence[Entry]):
         pages = iter_pages(
             container, clients.pipeline(container), prefix=prefix, options=clients.options
         )
-        entries: list[Entry] = [
-            (entry.name, entry.size, entry.etag, entry.last_modified, entry.content_type)
-            for page in pages
-            for entry in page
-        ]
+        # Kept as plain tuples: a spawned worker receives the whole listing.
+        entries = cast("list[ListedFields]", [tuple(entry) for page in pages for entry in page])
         return cls(container, entries, clients)
 
-    def _blob(self, entry: Entry) -> Blob:
+    def _blob(self, entry: ListedFields) -> Blob:
         return _listed_blob(self.container, self._clients, entry)
 
     def __repr__(self) -> str:
         return f"<{len(self)} blobs listed from {self.container.container_url}>"
 
 
-def _listed_blob(container: BlobURL, clients: ClientFactory, entry: Entry | ListedBlob) -> Blob:
-    name, size, etag, last_modified, content_type = entry
-    return Blob(
-        container.blob(name), clients, BlobProperties(size, etag, last_modified, content_type)
-    )
+def _listed_blob(container: BlobURL, clients: ClientFactory, entry: ListedFields) -> Blob:
+    return Blob(container.blob(entry[0]), clients, listed_properties(entry))
 
 
 class BlobURLs(_BlobSequence[str]):
@@ -208,7 +199,7 @@ class ContainerListing(Iterable[Blob]):
     def __iter__(self) -> Iterator[Blob]:
         return map(self.blob_for, self.entries())
 
-    def entries(self) -> Iterator[ListedBlob]:
+    def entries(self) -> Iterator[ListedFields]:
         """The entries of a new listing; pages are fetched as the iterator advances."""
         pages = iter_pages(
             self.container,
@@ -218,7 +209,7 @@ class ContainerListing(Iterable[Blob]):
         )
         return itertools.chain.from_iterable(pages)
 
-    def blob_for(self, entry: ListedBlob) -> Blob:
+    def blob_for(self, entry: ListedFields) -> Blob:
         return _listed_blob(self.container, self._clients, entry)
 
     def __repr__(self) -> str:

@@ -11,16 +11,13 @@ blob replaced mid-read raises ``BlobModifiedError`` instead of mixing versions.
 from __future__ import annotations
 
 import concurrent.futures
-import ctypes
-import mmap
-import sys
-from collections.abc import Callable
 
 from azstoragetorch._core._blob_client import BlobClient, properties_from_headers
 from azstoragetorch._core._body import BODY_ERRORS, BodyReader
 from azstoragetorch.exceptions import BlobServiceError
+from azstoragetorch.io._memory import fill_new_bytes, prefault
 
-__all__ = ["BlobReader", "ReadOptions"]
+__all__ = ["BlobReader", "ReadOptions", "split_parts"]
 
 _MIB = 1024 * 1024
 
@@ -50,69 +47,17 @@ class ReadOptions:
         self.max_concurrency = max_concurrency
 
 
-# CPython lets a fresh, unshared bytes object be filled in place (see fill_new_bytes).
-FILL_IN_PLACE = sys.implementation.name == "cpython"
+def split_parts(size: int, part_size: int, min_part: int) -> list[tuple[int, int]]:
+    """Cut ``size`` bytes into (offset, length) parts fetched in parallel.
 
-
-def fill_new_bytes(size: int, fill: Callable[[memoryview], object]) -> bytes:
-    """A new ``bytes`` of ``size`` whose content ``fill`` writes into the given view.
-
-    ``read()`` must return ``bytes``; filling a bytearray and converting it would
-    hold the data twice at peak. On CPython a fresh bytes object that nobody else
-    has seen yet can be filled in place. Elsewhere, fill a bytearray and copy.
+    Parts are about ``part_size`` and never smaller than ``min_part`` unless the whole
+    is: large requests move data fastest, and small ones pay Azurite's checksum cost.
     """
-    if not FILL_IN_PLACE or size < 2:  # bytes of length 0 and 1 are shared singletons
-        buffer = bytearray(size)
-        fill(memoryview(buffer))
-        return bytes(buffer)
-    data = bytes(size)  # calloc'd: pages cost memory only when written
-    offset = bytes.__basicsize__ - 1  # where CPython stores the bytes' payload
-    array = (ctypes.c_char * size).from_address(id(data) + offset)
-    with memoryview(array) as raw, raw.cast("B") as view:
-        fill(view)
-    return data
-
-
-def _linux_madvise() -> Callable[[int, int, int], int] | None:
-    # CPython only: prefault takes an address through a buffer export that must be
-    # gone, by reference counting, before the view is released.
-    if not sys.platform.startswith("linux") or sys.implementation.name != "cpython":
-        return None
-    try:
-        function = ctypes.CDLL(None, use_errno=True).madvise
-    except (OSError, AttributeError):
-        return None
-    function.argtypes = (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int)
-    function.restype = ctypes.c_int
-    return function
-
-
-_MADVISE = _linux_madvise()
-_MADV_POPULATE_WRITE = 23  # Linux 5.14 and later; older kernels refuse it (EINVAL)
-
-
-def prefault(view: memoryview) -> None:
-    """Map the memory under ``view`` for writing now, in one system call.
-
-    Fresh memory (a new ``bytes``, a new tensor's storage) is mapped page by page as
-    it is first written, one page fault per 4 KiB: about half of the client's CPU
-    time in a large read on Linux. ``MADV_POPULATE_WRITE`` maps the same pages in
-    about half that time. The advice changes no byte; where it is unknown or refused
-    nothing happens and the pages fault in as before.
-    """
-    if _MADVISE is None or view.readonly or not view.c_contiguous or not view.nbytes:
-        return
-    try:
-        with memoryview(view).cast("B") as raw:
-            address = ctypes.addressof(ctypes.c_char.from_buffer(raw))
-            size = raw.nbytes
-    except (TypeError, ValueError, BufferError):
-        return  # only advice: a view ctypes cannot address is filled without it
-    page = mmap.PAGESIZE
-    start = -(-address // page) * page  # whole pages only: neighbours are not ours
-    end = (address + size) // page * page
-    if end > start:
-        _MADVISE(start, end - start, _MADV_POPULATE_WRITE)
+    if size <= 0:
+        return []
+    count = max(1, min(size // min_part, -(-size // part_size)))
+    step = -(-size // count)
+    return [(offset, min(step, size - offset)) for offset in range(0, size, step)]
 
 
 class BlobReader:
@@ -276,18 +221,19 @@ class BlobReader:
         ``mapped``: the destination's memory is known to be mapped already (a window
         buffer, zeroed or used before), so prefaulting it would only walk its pages.
         """
-        total = len(destination)
-        parts = max(1, min(total // self._options.min_part, -(-total // self._options.part_size)))
-        if parts == 1:
+        parts = split_parts(len(destination), self._options.part_size, self._options.min_part)
+        if len(parts) <= 1:
             self._read_part(position, destination, not mapped)
             return
-        step = -(-total // parts)
         pool = self._pool()
         futures = [
             pool.submit(
-                self._read_part, position + offset, destination[offset : offset + step], not mapped
+                self._read_part,
+                position + offset,
+                destination[offset : offset + length],
+                not mapped,
             )
-            for offset in range(0, total, step)
+            for offset, length in parts
         ]
         # Wait for every part before returning or raising: they write into the
         # caller's memory.

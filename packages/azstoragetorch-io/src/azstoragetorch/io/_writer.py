@@ -100,19 +100,36 @@ class BlobWriter:
             self._stage_current_block()
         self._wait_for_uploads()
 
-    def commit(self) -> None:
-        """Make everything written visible as the blob's content."""
+    def commit(
+        self, *, content_type: str = "application/octet-stream", blob_md5: str | None = None
+    ) -> None:
+        """Make everything written visible as the blob's content.
+
+        ``blob_md5`` (base64), the MD5 of all the data, is stored as the blob's
+        ``Content-MD5`` when the data went up in blocks; a single Put Blob stores the
+        MD5 of its body anyway.
+        """
         self._raise_if_failed()
         try:
             if not self._block_ids:
                 # One request: the data fits in one block (possibly empty).
                 data = memoryview(self._block or b"")
-                self._client.put_blob(data, content_md5(data), create_only=self._create_only)
+                self._client.put_blob(
+                    data,
+                    content_md5(data),
+                    create_only=self._create_only,
+                    content_type=content_type,
+                )
             else:
                 if self._block:
                     self._stage_current_block()
                 self._wait_for_uploads()
-                self._client.put_block_list(self._block_ids, create_only=self._create_only)
+                self._client.put_block_list(
+                    self._block_ids,
+                    create_only=self._create_only,
+                    content_type=content_type,
+                    blob_md5=blob_md5,
+                )
         except FatalBlobIOWriteError:
             raise
         except BaseException as error:

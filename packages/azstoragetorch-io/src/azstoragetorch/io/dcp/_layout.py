@@ -18,7 +18,6 @@ checkpoint becomes visible in one step, when the new metadata blob is committed.
 
 from __future__ import annotations
 
-import ctypes
 import dataclasses
 
 import torch
@@ -29,7 +28,6 @@ __all__ = [
     "TENSOR_ALIGNMENT",
     "StoredItem",
     "data_blob_prefix",
-    "tensor_memory",
 ]
 
 METADATA_NAME = ".metadata"
@@ -62,18 +60,3 @@ class StoredItem:
 def data_blob_prefix(save_id: str, rank: int) -> str:
     """The start of the names of the data blobs that ``rank`` writes in one save."""
     return f"{save_id}/__{rank}_"
-
-
-def tensor_memory(tensor: torch.Tensor) -> memoryview:
-    """The bytes of a contiguous CPU tensor as a writable view, without a copy (and
-    without numpy, which torch does not require).
-
-    The view, and every slice of it, keeps ``tensor`` alive: a thread still writing
-    into it after its caller has gone never writes into freed memory.
-    """
-    size = tensor.numel() * tensor.element_size()
-    if size == 0:
-        return memoryview(bytearray())
-    array = (ctypes.c_char * size).from_address(tensor.data_ptr())
-    array._owner = tensor  # type: ignore[attr-defined]
-    return memoryview(array).cast("B")

@@ -8,7 +8,7 @@ a gap is bridged only if it is small (``max_gap``) and only while the bytes fetc
 but not needed stay a small share of the range (``max_waste``), so a partial load
 reads little more than what it asked for. Ranges stop growing at ``max_size`` to
 bound the memory a fetch holds; one span larger than that is still fetched whole,
-in parallel parts.
+in parallel parts (``azstoragetorch.io._reader.split_parts``, as BlobIO reads do).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import dataclasses
 from collections.abc import Iterable
 from typing import Generic, TypeVar
 
-__all__ = ["Fetch", "MergeLimits", "merge_spans", "split_parts"]
+__all__ = ["Fetch", "MergeLimits", "merge_spans"]
 
 T = TypeVar("T")
 _MIB = 1024 * 1024
@@ -89,16 +89,3 @@ def _joins(current: Fetch[T], start: int, end: int, limits: MergeLimits) -> bool
         and new_end - current.start <= limits.max_size
         and waste <= limits.max_waste * needed
     )
-
-
-def split_parts(size: int, part_size: int, min_part: int) -> list[tuple[int, int]]:
-    """Cut ``size`` bytes into (offset, length) parts fetched in parallel.
-
-    Parts are about ``part_size`` and never smaller than ``min_part`` unless the whole
-    is: large requests move data fastest, and small ones pay Azurite's checksum cost.
-    """
-    if size <= 0:
-        return []
-    count = max(1, min(size // min_part, -(-size // part_size)))
-    step = -(-size // count)
-    return [(offset, min(step, size - offset)) for offset in range(0, size, step)]

@@ -21,10 +21,11 @@ from azstoragetorch._core._blob_client import ClientOptions
 from azstoragetorch._core._client_factory import reject_unknown
 from azstoragetorch._core._credentials import Credential
 from azstoragetorch.exceptions import CheckpointMetadataError
-from azstoragetorch.io._reader import BlobReader
-from azstoragetorch.io.dcp._layout import METADATA_NAME, StoredItem, tensor_memory
+from azstoragetorch.io._memory import tensor_memory
+from azstoragetorch.io._reader import BlobReader, split_parts
+from azstoragetorch.io.dcp._layout import METADATA_NAME, StoredItem
 from azstoragetorch.io.dcp._location import Located, Location
-from azstoragetorch.io.dcp._ranges import Fetch, MergeLimits, merge_spans, split_parts
+from azstoragetorch.io.dcp._ranges import Fetch, MergeLimits, merge_spans
 
 __all__ = ["BlobStorageReader"]
 

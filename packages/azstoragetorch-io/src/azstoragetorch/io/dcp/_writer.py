@@ -27,6 +27,7 @@ from azstoragetorch.exceptions import (
     CheckpointExistsError,
     FatalBlobIOWriteError,
 )
+from azstoragetorch.io._memory import tensor_memory
 from azstoragetorch.io._reader import BlobReader
 from azstoragetorch.io._writer import BlobWriter, WriteOptions
 from azstoragetorch.io.dcp._layout import (
@@ -35,7 +36,6 @@ from azstoragetorch.io.dcp._layout import (
     TENSOR_ALIGNMENT,
     StoredItem,
     data_blob_prefix,
-    tensor_memory,
 )
 from azstoragetorch.io.dcp._location import Located
 

@@ -1,9 +1,12 @@
-"""CPU time of the storage server, from Linux's ``/proc``; the standard library only.
+"""What the worker scripts share; the standard library only.
 
-Azurite answers every request on Node's main thread (the JavaScript event loop);
-its other threads do file I/O, hashing and garbage collection. The benchmark
-reads the whole process's CPU time and that one thread's: its share of the wall
-time shows whether the emulator had any capacity left.
+Every worker (``worker.py``, ``dcp_worker.py``, ``dataset_worker.py``) runs as
+``python -I <worker> '<json spec>'`` and prints one JSON object on its last stdout
+line: ``worker_main`` is that skeleton. The storage server's CPU time comes from
+Linux's ``/proc``: Azurite answers every request on Node's main thread (the
+JavaScript event loop); its other threads do file I/O, hashing and garbage
+collection. The benchmark reads the whole process's CPU time and that one thread's:
+its share of the wall time shows whether the emulator had any capacity left.
 
 The orchestrator imports this module as part of ``tools.bench``. The worker
 scripts, which run isolated (``python -I``, so not even their own folder is on
@@ -12,7 +15,11 @@ scripts, which run isolated (``python -I``, so not even their own folder is on
 
 from __future__ import annotations
 
+import json
 import os
+import sys
+from collections.abc import Callable
+from typing import Any
 
 
 def cpu_seconds(pid: int, *, main_thread: bool = False) -> float | None:
@@ -42,3 +49,13 @@ def since(before: tuple[float, float] | None, pid: int | None) -> tuple[float, f
     if before is None or after is None:
         return None
     return after[0] - before[0], after[1] - before[1]
+
+
+def worker_main(argv: list[str], run: Callable[[dict[str, Any]], dict[str, Any]]) -> int:
+    """Run a worker: ``run`` gets the JSON spec of ``argv[1]``; its result is printed
+    as JSON on the last line. The spec's ``sys_path`` (another revision's sources,
+    for ``tools.bench.compare``) goes first on ``sys.path``."""
+    spec = json.loads(argv[1])
+    sys.path[:0] = spec.get("sys_path", [])
+    print(json.dumps(run(spec)))
+    return 0

@@ -1,6 +1,7 @@
-"""Parsing List Blobs responses (core's ``_listing``, which only the datasets use)."""
+"""Parsing List Blobs responses (the datasets list containers through it)."""
 
-from azstoragetorch._core._listing import ListedBlob, parse_page
+from azstoragetorch._core._blob_client import BlobProperties
+from azstoragetorch._core._listing import listed_properties, parse_page
 
 
 def page(blobs: str, next_marker: str = "") -> bytes:
@@ -29,12 +30,8 @@ def test_a_page_yields_names_and_properties_and_the_next_marker():
     blobs, marker = parse_page(page(blob("a/1.png", 3) + blob("a/2.png", 10), "2!8!xyz"))
     assert marker == "2!8!xyz"
     assert blobs == [
-        ListedBlob(
-            "a/1.png", 3, '"0x8DC00000000003"', "Tue, 02 Jan 2024 03:04:05 GMT", "image/png"
-        ),
-        ListedBlob(
-            "a/2.png", 10, '"0x8DC000000000010"', "Tue, 02 Jan 2024 03:04:05 GMT", "image/png"
-        ),
+        ("a/1.png", 3, '"0x8DC00000000003"', "Tue, 02 Jan 2024 03:04:05 GMT", "image/png", None),
+        ("a/2.png", 10, '"0x8DC000000000010"', "Tue, 02 Jan 2024 03:04:05 GMT", "image/png", None),
     ]
 
 
@@ -56,20 +53,31 @@ def test_directory_markers_are_left_out():
             + blob("hns-file", 2, extra="<ResourceType>file</ResourceType>")
         )
     )
-    assert [b.name for b in blobs] == ["dir/file", "hns-file"]
+    assert [b[0] for b in blobs] == ["dir/file", "hns-file"]
 
 
 def test_encoded_names_are_decoded():
     blobs, _ = parse_page(page(blob("bad%01name%20x", encoded=True) + blob("plain%20name")))
-    assert [b.name for b in blobs] == ["bad\x01name x", "plain%20name"]
+    assert [b[0] for b in blobs] == ["bad\x01name x", "plain%20name"]
 
 
 def test_xml_escapes_in_names_are_undone():
     blobs, _ = parse_page(page(blob("a&amp;b&lt;c&gt;")))
-    assert blobs[0].name == "a&b<c>"
+    assert blobs[0][0] == "a&b<c>"
 
 
 def test_blobs_of_a_page_share_repeated_strings():
     first, second = parse_page(page(blob("a") + blob("b")))[0]
+    first, second = listed_properties(first), listed_properties(second)
     assert first.content_type is second.content_type
     assert first.last_modified is second.last_modified
+
+
+def test_a_listed_blob_has_the_properties_a_read_reports():
+    blobs, _ = parse_page(page(blob("a/1.png", 3)))
+    assert listed_properties(blobs[0]) == BlobProperties(
+        size=3,
+        etag='"0x8DC00000000003"',
+        last_modified="Tue, 02 Jan 2024 03:04:05 GMT",
+        content_type="image/png",
+    )

@@ -1,0 +1,181 @@
+"""Benchmark: how long a training loop is blocked per checkpoint, synchronous vs background.
+
+``python -m tools.bench.background [--tensors 16] [--tensor-mib 64] [--steps 100]``
+(through ``python3 tools/dev.py hatch run python -m tools.bench.background``).
+
+The loop does ``--step-ms`` of CPU work (torch matrix products) per step and saves
+its state dict every ``--every`` steps, either synchronously
+(``torch.save(state, BlobIO(url, "wb"))``, the baseline) or with
+``BackgroundSaver.save``. Each arm runs in its own process, arms interleaved, against
+one Azurite. Reported per arm: the median time the loop is blocked per save, the
+peak resident memory above the state dict itself, and the bytes committed. The
+target is a background blocked time of at most 0.25x the synchronous one, with the
+same bytes committed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+MIB = 1024 * 1024
+ARMS = ("sync", "background")
+TARGET = 0.25
+
+
+def _parse(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m tools.bench.background")
+    parser.add_argument("--tensors", type=int, default=16)
+    parser.add_argument("--tensor-mib", type=int, default=64)
+    parser.add_argument("--steps", type=int, default=100)
+    parser.add_argument("--every", type=int, default=20)
+    parser.add_argument("--step-ms", type=float, default=50.0)
+    parser.add_argument("--reps", type=int, default=2, help="runs of each arm, interleaved")
+    parser.add_argument("--worker", choices=ARMS, help=argparse.SUPPRESS)
+    parser.add_argument("--url", help=argparse.SUPPRESS)
+    parser.add_argument("--account", help=argparse.SUPPRESS)
+    parser.add_argument("--key", help=argparse.SUPPRESS)
+    return parser.parse_args(argv)
+
+
+def _rss_peak_bytes() -> int:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
+
+
+def _current_rss_bytes() -> int:
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * resource.getpagesize()
+
+
+def _worker(args: argparse.Namespace) -> dict[str, object]:
+    import torch
+    from azure.core.credentials import AzureNamedKeyCredential
+
+    from azstoragetorch.io import BackgroundSaver, BlobIO
+
+    torch.set_num_threads(1)
+    credential = AzureNamedKeyCredential(args.account, args.key)
+    numel = args.tensor_mib * MIB // 4
+    state = {f"layer{i}.weight": torch.full((numel,), float(i)) for i in range(args.tensors)}
+    a = torch.randn(128, 128)
+    baseline_rss = _current_rss_bytes()
+    blocked: list[float] = []
+    saver = BackgroundSaver(credential=credential) if args.worker == "background" else None
+    started = time.perf_counter()
+    for step in range(1, args.steps + 1):
+        end = time.perf_counter() + args.step_ms / 1000
+        while time.perf_counter() < end:
+            a = (a @ a).clamp_(-1, 1)
+        for tensor in state.values():
+            tensor[0] += 1  # the model changes between saves
+        if step % args.every == 0:
+            before = time.perf_counter()
+            if saver is None:
+                with BlobIO(args.url, "wb", credential=credential) as f:
+                    torch.save(state, f)
+            else:
+                saver.save(state, args.url)
+            blocked.append(time.perf_counter() - before)
+    final_wait = 0.0
+    if saver is not None:
+        before = time.perf_counter()
+        saver.close()
+        final_wait = time.perf_counter() - before
+    loop_s = time.perf_counter() - started
+    with BlobIO(args.url, "rb", credential=credential) as f:
+        committed = f.seek(0, 2)
+    return {
+        "blocked": blocked,
+        "final_wait": final_wait,
+        "loop_s": loop_s,
+        "extra_peak_mib": (_rss_peak_bytes() - baseline_rss) / MIB,
+        "committed": committed,
+    }
+
+
+def _run_arm(arm: str, args: argparse.Namespace, azurite: object, container_url: str) -> dict:  # type: ignore[type-arg]
+    command = [
+        sys.executable,
+        "-m",
+        "tools.bench.background",
+        f"--worker={arm}",
+        f"--tensors={args.tensors}",
+        f"--tensor-mib={args.tensor_mib}",
+        f"--steps={args.steps}",
+        f"--every={args.every}",
+        f"--step-ms={args.step_ms}",
+        f"--url={container_url}/bench-{arm}.pt",
+        f"--account={azurite.account_name}",  # type: ignore[attr-defined]
+        f"--key={azurite.account_key}",  # type: ignore[attr-defined]
+    ]
+    result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        raise RuntimeError(f"the {arm} worker failed:\n{result.stderr[-3000:]}")
+    return json.loads(result.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parse(argv)
+    if args.worker:
+        print(json.dumps(_worker(args)))
+        return 0
+    sys.path.insert(0, str(REPO / "tools"))
+    import azurite as rig
+    from azure.storage.blob import BlobServiceClient
+
+    total_mib = args.tensors * args.tensor_mib
+    print(
+        f"State dict {args.tensors} x {args.tensor_mib} MiB = {total_mib} MiB; "
+        f"{args.steps} steps of {args.step_ms:.0f} ms CPU, a save every {args.every} steps; "
+        f"{args.reps} runs per arm, interleaved.",
+        flush=True,
+    )
+    results: dict[str, list[dict]] = {arm: [] for arm in ARMS}  # type: ignore[type-arg]
+    with rig.start() as azurite:
+        service = BlobServiceClient.from_connection_string(azurite.connection_string)
+        container = service.create_container("bench-background")
+        container_url = f"{azurite.blob_endpoint}/bench-background"
+        for _ in range(args.reps):
+            for arm in ARMS:
+                results[arm].append(_run_arm(arm, args, azurite, container_url))
+        del container
+    medians = {}
+    print(
+        f"\n{'arm':<11} {'blocked/save (median)':>22} {'first save':>11} {'final wait':>11} "
+        f"{'loop':>8} {'peak extra RSS':>15} {'committed':>12}"
+    )
+    for arm in ARMS:
+        runs = results[arm]
+        blocked = [b for run in runs for b in run["blocked"]]
+        medians[arm] = statistics.median(blocked)
+        print(
+            f"{arm:<11} {medians[arm] * 1000:>19.0f} ms "
+            f"{statistics.median(r['blocked'][0] for r in runs) * 1000:>8.0f} ms "
+            f"{statistics.median(r['final_wait'] for r in runs) * 1000:>8.0f} ms "
+            f"{statistics.median(r['loop_s'] for r in runs):>6.1f} s "
+            f"{max(r['extra_peak_mib'] for r in runs):>11.0f} MiB "
+            f"{runs[-1]['committed'] / MIB:>8.0f} MiB"
+        )
+    ratio = medians["background"] / medians["sync"]
+    same = results["sync"][-1]["committed"] == results["background"][-1]["committed"]
+    print(
+        f"\nBackground blocked time = {ratio:.3f}x the synchronous save "
+        f"(target <= {TARGET}x): {'met' if ratio <= TARGET else 'NOT met'}; "
+        f"same bytes committed: {same}."
+    )
+    print(
+        "A background save waits for the previous one when uploads take longer than "
+        "the steps between saves ('first save' is the snapshot alone)."
+    )
+    return 0 if same else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
