@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Literal
 
 from azstoragetorch.datasets import Blob
 
@@ -30,7 +31,7 @@ def run_rank(
 
     results: dict[str, list[str]] = {}
     iterable = IterableBlobDataset.from_container_url(
-        container_url, credential=credential, transform=name_only
+        container_url, credential=credential, transform=name_only, uneven_shares="uneven"
     )
     results["main"] = list(iterable)
     for context in ("fork", "spawn"):
@@ -47,4 +48,75 @@ def run_rank(
     gathered: list[object] = [None] * world_size
     torch.distributed.all_gather_object(gathered, len(results["main"]))
     results["gathered"] = gathered  # type: ignore[assignment]
+    Path(out_dir, f"rank{rank}.json").write_text(json.dumps(results))
+
+
+def run_rank_shares(
+    rank: int, world_size: int, credential: object, container_url: str, out_dir: str
+) -> None:
+    """One rank of a gloo group: each uneven_shares mode, shuffling, and DDP-style steps.
+
+    DataLoader workers are started only where the share of a worker is what is
+    checked (padding, and the shuffled epochs); everything else iterates in the rank.
+    """
+    import torch
+    import torch.distributed
+    from torch.utils.data import DataLoader, DistributedSampler
+
+    from azstoragetorch.datasets import BlobDataset, IterableBlobDataset
+
+    results: dict[str, object] = {}
+
+    def progress(step: str) -> None:  # where a rank got to, should the test time out
+        with Path(out_dir, f"progress{rank}").open("a") as log:
+            log.write(step + "\n")
+
+    def dataset(
+        uneven_shares: Literal["pad", "drop", "uneven"] = "pad", shard_by_rank: bool = True
+    ) -> IterableBlobDataset[str]:
+        return IterableBlobDataset.from_container_url(
+            container_url,
+            credential=credential,
+            transform=name_only,
+            uneven_shares=uneven_shares,
+            shard_by_rank=shard_by_rank,
+        )
+
+    results["pad"] = list(DataLoader(dataset(uneven_shares="pad"), batch_size=None, num_workers=2))
+    results["drop"] = list(dataset(uneven_shares="drop"))
+    results["uneven"] = list(dataset(uneven_shares="uneven"))
+    results["unsharded"] = list(dataset(shard_by_rank=False))
+    progress("shares")
+    # What DDP does each step: every rank joins an all-reduce per batch. With
+    # unequal batch counts, one rank would wait in it for the others forever.
+    for mode in ("pad", "drop"):
+        steps = 0
+        for batch in DataLoader(dataset(uneven_shares=mode), batch_size=2):
+            total = torch.tensor([len(batch)])
+            torch.distributed.all_reduce(total)
+            steps += 1
+        results[f"steps-{mode}"] = steps
+        progress(f"steps-{mode}")
+    shuffled = IterableBlobDataset.from_container_url(
+        container_url,
+        credential=credential,
+        transform=name_only,
+        shuffle=True,
+        seed=11,
+        uneven_shares="uneven",
+        shuffle_buffer_size=4,
+    )
+    for epoch in (0, 1):
+        shuffled.set_epoch(epoch)
+        results[f"shuffled-{epoch}"] = list(DataLoader(shuffled, batch_size=None, num_workers=2))
+    progress("shuffled")
+    mapped = BlobDataset.from_container_url(
+        container_url, credential=credential, transform=name_only
+    )
+    sampler = DistributedSampler(mapped, shuffle=True, seed=3)
+    for epoch in (0, 1):
+        sampler.set_epoch(epoch)
+        results[f"sampler-{epoch}"] = [
+            name for batch in DataLoader(mapped, 2, sampler=sampler) for name in batch
+        ]
     Path(out_dir, f"rank{rank}.json").write_text(json.dumps(results))

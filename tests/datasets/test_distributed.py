@@ -1,9 +1,10 @@
 """A real two-rank gloo process group on this machine."""
 
+import itertools
 import json
 
 import pytest
-from _dataset_children import run_rank
+from _dataset_children import run_rank, run_rank_shares
 from _gloo import run_ranks
 
 WORLD_SIZE = 2
@@ -27,3 +28,50 @@ def test_ranks_and_workers_see_every_sample_once(blobs, container, azurite, tmp_
     mapped = [ranks[rank]["map"] for rank in range(WORLD_SIZE)]
     assert len(mapped[0]) == len(mapped[1]) == 6
     assert set(mapped[0]) | set(mapped[1]) == set(NAMES)
+
+
+THREE_RANKS = 3
+TEN = [f"e/{index}" for index in range(10)]
+
+
+@pytest.mark.slow
+def test_three_ranks_get_equal_shares_under_pad_and_drop(blobs, container, azurite, tmp_path):
+    blobs({name: name.encode() for name in TEN})
+    run_ranks(run_rank_shares, THREE_RANKS, azurite, container.url, str(tmp_path))
+    ranks = [json.loads((tmp_path / f"rank{rank}.json").read_text()) for rank in range(3)]
+
+    def per_rank(key):
+        return [ranks[rank][key] for rank in range(THREE_RANKS)]
+
+    # "pad": 4 each; every sample once, plus the first two again to fill the last round.
+    assert per_rank("pad") == [
+        ["e/0", "e/3", "e/6", "e/9"],
+        ["e/1", "e/4", "e/7", "e/0"],
+        ["e/2", "e/5", "e/8", "e/1"],
+    ]
+    # "drop": 3 each, exactly once; the incomplete last round (e/9) is left out.
+    drop = per_rank("drop")
+    assert [len(share) for share in drop] == [3, 3, 3]
+    assert sorted(itertools.chain.from_iterable(drop)) == TEN[:9]
+    # "uneven": exactly once, 4/3/3.
+    uneven = per_rank("uneven")
+    assert [len(share) for share in uneven] == [4, 3, 3]
+    assert sorted(itertools.chain.from_iterable(uneven)) == TEN
+    # shard_by_rank=False: every rank sees the whole dataset once.
+    assert per_rank("unsharded") == [TEN] * 3
+    # Every rank ran the same number of all-reduce steps, and none hung.
+    assert per_rank("steps-pad") == [2, 2, 2]
+    assert per_rank("steps-drop") == [2, 2, 2]
+    # Shuffled: each epoch is partitioned across ranks x workers, and epochs differ.
+    epochs = [
+        list(itertools.chain.from_iterable(per_rank(f"shuffled-{epoch}"))) for epoch in (0, 1)
+    ]
+    assert sorted(epochs[0]) == sorted(epochs[1]) == TEN
+    assert per_rank("shuffled-0") != per_rank("shuffled-1")
+    assert per_rank("shuffled-0") != per_rank("uneven")
+    # BlobDataset with DistributedSampler and set_epoch: a new partition each epoch.
+    for epoch in (0, 1):
+        shares = per_rank(f"sampler-{epoch}")
+        assert [len(share) for share in shares] == [4, 4, 4]
+        assert set(itertools.chain.from_iterable(shares)) == set(TEN)
+    assert per_rank("sampler-0") != per_rank("sampler-1")

@@ -154,3 +154,49 @@ def test_a_blob_pickles_with_its_properties():
 def test_an_unknown_keyword_argument_is_a_type_error_naming_it(dataset_cls, method):
     with pytest.raises(TypeError, match=r"unexpected keyword argument 'colour'"):
         getattr(dataset_cls, method)(f"{CONTAINER}/a", credential=KEY, colour="blue")
+
+
+class _Unread:
+    """Stands in for a Blob whose reader is never opened: no request is sent."""
+
+    _reader_called = False
+
+    def _start_reading(self, pool: object) -> None:
+        pass
+
+    def _release(self) -> None:
+        pass
+
+
+def test_set_epoch_while_iterating_is_refused():
+    dataset = IterableBlobDataset([_Unread(), _Unread()], transform=id)
+    samples = iter(dataset)
+    next(samples)
+    with pytest.raises(RuntimeError, match="before the epoch starts"):
+        dataset.set_epoch(1)
+    samples.close()
+    dataset.set_epoch(1)  # allowed again once the iteration ended
+
+
+@pytest.mark.parametrize(
+    ("arguments", "error", "message"),
+    [
+        ({"uneven_shares": "even"}, ValueError, "uneven_shares must be one of"),
+        ({"shard_by_rank": 1}, TypeError, "shard_by_rank must be True or False"),
+        ({"shuffle": True, "seed": -1}, ValueError, "seed must be 0 or more"),
+        ({"shuffle": True, "seed": 0.5}, TypeError, "seed must be an int"),
+        ({"shuffle": True, "shuffle_buffer_size": 0}, ValueError, "shuffle_buffer_size"),
+    ],
+)
+@pytest.mark.parametrize("method", ["from_container_url", "from_blob_urls"])
+def test_bad_sharding_and_shuffle_arguments_are_refused(method, arguments, error, message):
+    url = CONTAINER if method == "from_container_url" else f"{CONTAINER}/blob"
+    with pytest.raises(error, match=message):
+        getattr(IterableBlobDataset, method)(url, credential=KEY, **arguments)
+
+
+@pytest.mark.parametrize("epoch", [-1, 1.0, "2", None])
+def test_set_epoch_takes_a_non_negative_int(epoch):
+    dataset = IterableBlobDataset.from_container_url(CONTAINER, credential=KEY)
+    with pytest.raises((TypeError, ValueError), match="epoch must be"):
+        dataset.set_epoch(epoch)

@@ -105,6 +105,34 @@ Type checkers take what it returns as the sample type (``Sample`` in the
     signature); without it, samples are dicts of ``"url"`` and ``"data"``."""
 
 
+# The iterable dataset's own arguments: how ranks share the samples and the shuffle.
+_ITERATION_OPTIONS = """\
+:param shard_by_rank: Whether ranks of a ``torch.distributed`` process
+    group divide the samples (the default) or each get all of them.
+:param uneven_shares: ``"pad"`` (default), ``"drop"`` or ``"uneven"``: how
+    rank shares are made equal when the samples do not divide evenly.
+:param shuffle: Shuffle each epoch by ``(seed, epoch)``; see
+    :meth:`set_epoch`.
+:param seed: The shuffle's seed, an int of 0 or more; ``None`` means 0.
+    Pass the same seed on every rank.
+:param shuffle_buffer_size: The entries held to shuffle, per worker; ``None``
+    for a shuffle of the whole listing.
+"""
+
+_SAME_ITERATION_OPTIONS = """\
+:param shard_by_rank: As for :meth:`from_container_url`.
+:param uneven_shares: As for :meth:`from_container_url`.
+:param shuffle: As for :meth:`from_container_url`.
+:param seed: As for :meth:`from_container_url`.
+:param shuffle_buffer_size: As for :meth:`from_container_url`.
+"""
+
+_BAD_ITERATION_OPTIONS = """\
+:raises ValueError: for an ``uneven_shares`` other than the three, a negative
+    ``seed`` or a ``shuffle_buffer_size`` below 1.
+"""
+
+
 def from_container_url_doc(cls: str, *, lazily: bool) -> str:
     """The docstring of ``cls.from_container_url``."""
     listed = "listed as it is iterated" if lazily else "listed now with the List Blobs API"
@@ -122,6 +150,8 @@ def from_container_url_doc(cls: str, *, lazily: bool) -> str:
         if lazily
         else ""
     )
+    options = _ITERATION_OPTIONS if lazily else ""
+    bad_options = _BAD_ITERATION_OPTIONS if lazily else ""
     return f"""\
 A dataset of the blobs in a container, {listed}.
 
@@ -140,17 +170,19 @@ A dataset of the blobs in a container, {listed}.
 {_CREDENTIAL}
 :param transform: Called with each :class:`Blob` to make its sample; see
     :class:`Blob`. {_SAMPLE}
-:returns: The dataset, in listing order (by blob name). An empty container
+{options}:returns: The dataset, in listing order (by blob name). An empty container
     or a prefix that matches nothing gives {empty}.
 {not_found}:raises ValueError: for a URL that does not name a container (or names a
     blob: use ``prefix``), or a token credential over ``http``.
 :raises TypeError: for arguments of the wrong type.
-{iterating}"""
+{bad_options}{iterating}"""
 
 
 def from_blob_urls_doc(cls: str, *, lazily: bool) -> str:
     """The docstring of ``cls.from_blob_urls``."""
     request = "" if lazily else "\nNo request is sent until a sample is read.\n"
+    options = _SAME_ITERATION_OPTIONS if lazily else ""
+    bad_options = _BAD_ITERATION_OPTIONS if lazily else ""
     return f"""\
 A dataset of the given blobs, in the given order.
 
@@ -170,8 +202,8 @@ A dataset of the given blobs, in the given order.
 :param options: As for :meth:`from_container_url`.
 :param transform: Called with each :class:`Blob` to make its sample.
     {_SAMPLE}
-:returns: The dataset.
+{options}:returns: The dataset.
 :raises TypeError: if ``blob_urls`` holds something other than a str (the
     message says which element), or for arguments of the wrong type.
 :raises ValueError: for a URL that names no blob (saying which element).
-"""
+{bad_options}"""

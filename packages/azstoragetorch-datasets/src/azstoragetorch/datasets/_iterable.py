@@ -13,8 +13,22 @@ from azstoragetorch._core._credentials import Credential
 from azstoragetorch.datasets import _factories
 from azstoragetorch.datasets._blob import Blob, to_sample
 from azstoragetorch.datasets._read_ahead import ReadAhead, read_ahead
-from azstoragetorch.datasets._sharding import ProcessGroup, process_group, shard
-from azstoragetorch.datasets._sources import check_transform
+from azstoragetorch.datasets._sharding import (
+    ProcessGroup,
+    UnevenShares,
+    check_sharding,
+    process_group,
+    rank_share,
+    worker_info,
+)
+from azstoragetorch.datasets._shuffle import (
+    DEFAULT_BUFFER_SIZE,
+    check_epoch,
+    check_seed,
+    check_shuffle,
+    shuffled,
+)
+from azstoragetorch.datasets._sources import Source, check_transform
 from azstoragetorch.options import ClientOptions
 
 if TYPE_CHECKING:
@@ -50,13 +64,31 @@ class IterableBlobDataset(torch.utils.data.IterableDataset[_T_co]):
 
     **Sharding.** With a :class:`~torch.utils.data.DataLoader` of several workers,
     and across the ranks of an initialised ``torch.distributed`` process group,
-    the samples are dealt out round-robin in listing order: sample ``i`` goes to
-    rank ``i % world_size`` and, within it, to worker
-    ``(i // world_size) % num_workers``. Every sample is yielded exactly once, the
-    ranks' shares differ by at most one sample, and one rank's DataLoader with
-    ``batch_size=1`` yields the samples in listing order. Every rank must create
-    the dataset over the same blobs. Each worker lists the whole container and keeps
-    its share.
+    the samples are dealt out round-robin in epoch order (listing order, or its
+    shuffle): sample ``i`` goes to rank ``i % world_size`` and, within it, to
+    worker ``(i // world_size) % num_workers``. One rank's DataLoader with
+    ``batch_size=1`` yields its samples in epoch order. Every rank must create the
+    dataset over the same blobs. Each worker lists the whole container and keeps
+    its share. With ``shard_by_rank=False`` every rank gets all the samples, still
+    divided among its workers.
+
+    **Equal shares for DDP.** When the number of samples is not a multiple of the
+    world size, ``uneven_shares`` decides: ``"pad"`` (the default) repeats samples
+    from the start of the epoch so every rank yields the same number,
+    ``ceil(n / world_size)``, as :class:`~torch.utils.data.DistributedSampler`
+    does by default; ``"drop"`` leaves out the last ``n % world_size`` samples so
+    every rank yields ``n // world_size``, each sample at most once; ``"uneven"``
+    yields every sample exactly once and lets shares differ by one. With
+    ``"uneven"``, a DDP rank that runs out of batches first waits in a collective
+    for the others until it times out, so the default is one that cannot hang.
+
+    **Shuffling.** With ``shuffle=True`` the epoch's order is a function of
+    ``(seed, epoch)`` only, the same on every rank and worker, so the shares
+    still partition the epoch; call :meth:`set_epoch` before each epoch for a new
+    order. It is a buffer shuffle over the lazy listing: ``shuffle_buffer_size``
+    entries (10,000 by default) are held per worker, and each next entry takes
+    the place of a randomly drawn one. ``shuffle_buffer_size=None`` holds the
+    whole listing per worker and gives a uniform shuffle.
 
     The dataset pickles, so ``fork``, ``spawn`` and ``forkserver`` workers all work
     (the ``transform`` and credential must pickle for the latter two), as do
@@ -73,6 +105,31 @@ class IterableBlobDataset(torch.utils.data.IterableDataset[_T_co]):
         # The process group of the process that pickled the dataset: a spawned
         # DataLoader worker does not join it, yet must shard across its ranks.
         self._process_group: ProcessGroup | None = None
+        self._shard_by_rank = True
+        self._uneven_shares: UnevenShares = "pad"
+        self._shuffle = False
+        self._seed = 0
+        self._buffer_size: int | None = DEFAULT_BUFFER_SIZE
+        self._epoch = 0
+        self._iterating = 0
+
+    def _configure(
+        self,
+        *,
+        shard_by_rank: object,
+        uneven_shares: object,
+        shuffle: object,
+        seed: object,
+        shuffle_buffer_size: object,
+    ) -> IterableBlobDataset[_T_co]:
+        check_sharding(shard_by_rank, uneven_shares)
+        check_shuffle(shuffle, shuffle_buffer_size)
+        self._shard_by_rank = cast(bool, shard_by_rank)
+        self._uneven_shares = cast(UnevenShares, uneven_shares)
+        self._shuffle = cast(bool, shuffle)
+        self._seed = check_seed(seed)
+        self._buffer_size = cast("int | None", shuffle_buffer_size)
+        return self
 
     # -- construction -------------------------------------------------------------
 
@@ -86,11 +143,22 @@ class IterableBlobDataset(torch.utils.data.IterableDataset[_T_co]):
         credential: Credential = None,
         options: ClientOptions | None = None,
         transform: Callable[[Blob], Sample] | None = None,
+        shard_by_rank: bool = True,
+        uneven_shares: UnevenShares = "pad",
+        shuffle: bool = False,
+        seed: int | None = None,
+        shuffle_buffer_size: int | None = DEFAULT_BUFFER_SIZE,
     ) -> IterableBlobDataset[Sample]:
         blobs = _factories.container_blobs(
             container_url, prefix, credential, options, transform, lazily=True
         )
-        return cls(blobs, transform)
+        return cls(blobs, transform)._configure(
+            shard_by_rank=shard_by_rank,
+            uneven_shares=uneven_shares,
+            shuffle=shuffle,
+            seed=seed,
+            shuffle_buffer_size=shuffle_buffer_size,
+        )
 
     @classmethod
     @_factories.documented(_factories.from_blob_urls_doc("IterableBlobDataset", lazily=True))
@@ -101,29 +169,80 @@ class IterableBlobDataset(torch.utils.data.IterableDataset[_T_co]):
         credential: Credential = None,
         options: ClientOptions | None = None,
         transform: Callable[[Blob], Sample] | None = None,
+        shard_by_rank: bool = True,
+        uneven_shares: UnevenShares = "pad",
+        shuffle: bool = False,
+        seed: int | None = None,
+        shuffle_buffer_size: int | None = DEFAULT_BUFFER_SIZE,
     ) -> IterableBlobDataset[Sample]:
         blobs = _factories.blob_url_blobs(blob_urls, credential, options, transform)
-        return cls(blobs, transform)
+        return cls(blobs, transform)._configure(
+            shard_by_rank=shard_by_rank,
+            uneven_shares=uneven_shares,
+            shuffle=shuffle,
+            seed=seed,
+            shuffle_buffer_size=shuffle_buffer_size,
+        )
 
     # -- the IterableDataset protocol ---------------------------------------------
 
+    def set_epoch(self, epoch: int) -> None:
+        """Set the epoch the next iteration shuffles for; call it before each epoch.
+
+        With ``shuffle=True`` the order is a function of ``(seed, epoch)`` alone, the
+        same on every rank and worker, and different for each epoch. Like
+        :meth:`torch.utils.data.distributed.DistributedSampler.set_epoch`, call it
+        on every rank before creating the epoch's iterator (before ``for batch in
+        loader``). DataLoader workers receive the epoch when they start, so use it
+        without ``persistent_workers=True``.
+
+        :raises TypeError: if ``epoch`` is not an int.
+        :raises ValueError: if ``epoch`` is negative.
+        :raises RuntimeError: if this dataset is being iterated in this process.
+        """
+        checked = check_epoch(epoch)
+        if self._iterating:
+            raise RuntimeError(
+                "set_epoch() was called while the dataset is being iterated: call it "
+                "before the epoch starts, e.g. before `for batch in loader:`."
+            )
+        self._epoch = checked
+
     def __iter__(self) -> Iterator[_T_co]:
-        """Yield this worker's (and rank's) share of the samples, in listing order."""
-        start, step = shard(self._process_group)
-        select = getattr(self._blobs, "select", None)
-        blobs: Iterator[Blob] = (
-            select(start, step)
-            if callable(select)
-            else itertools.islice(self._blobs, start, None, step)
-        )
-        with contextlib.closing(read_ahead(blobs, self._read_ahead)) as ahead:
-            for blob in ahead:
-                yield self._transform(blob)
+        """Yield this worker's (and rank's) share of the samples, in epoch order."""
+        self._iterating += 1
+        try:
+            with contextlib.closing(read_ahead(self._share(), self._read_ahead)) as ahead:
+                for blob in ahead:
+                    yield self._transform(blob)
+        finally:
+            self._iterating -= 1
+
+    def _share(self) -> Iterator[Blob]:
+        """This worker's blobs: the epoch's order, dealt to ranks, then to workers."""
+        source = self._blobs
+        if isinstance(source, Source):
+            entries: Iterator[Any] = source.entries()
+            blob_for: Callable[[Any], Blob] = source.blob_for
+        else:
+            entries, blob_for = iter(source), _same
+        if self._shuffle:
+            entries = shuffled(entries, self._seed, self._epoch, self._buffer_size)
+        if self._shard_by_rank:
+            rank, world_size = process_group() or self._process_group or (0, 1)
+            entries = rank_share(entries, rank, world_size, self._uneven_shares)
+        worker, num_workers = worker_info()
+        return map(blob_for, itertools.islice(entries, worker, None, num_workers))
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
+        state["_iterating"] = 0
         state["_process_group"] = process_group() or self._process_group
         return state
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self._blobs!r})"
+
+
+def _same(blob: Blob) -> Blob:
+    return blob

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterable, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar, cast
 
 import torch.utils.data
 
@@ -12,6 +12,7 @@ from azstoragetorch._core._credentials import Credential
 from azstoragetorch.datasets import _factories
 from azstoragetorch.datasets._blob import Blob, to_sample
 from azstoragetorch.datasets._read_ahead import ReadAhead, read_ahead
+from azstoragetorch.datasets._shuffle import reject_map_shuffle
 from azstoragetorch.datasets._sources import check_transform
 from azstoragetorch.options import ClientOptions
 
@@ -74,7 +75,9 @@ class BlobDataset(torch.utils.data.Dataset[_T_co]):
         credential: Credential = None,
         options: ClientOptions | None = None,
         transform: Callable[[Blob], Sample] | None = None,
+        **unsupported: NoReturn,
     ) -> BlobDataset[Sample]:
+        reject_map_shuffle("from_container_url", unsupported)
         blobs = _factories.container_blobs(
             container_url, prefix, credential, options, transform, lazily=False
         )
@@ -89,7 +92,9 @@ class BlobDataset(torch.utils.data.Dataset[_T_co]):
         credential: Credential = None,
         options: ClientOptions | None = None,
         transform: Callable[[Blob], Sample] | None = None,
+        **unsupported: NoReturn,
     ) -> BlobDataset[Sample]:
+        reject_map_shuffle("from_blob_urls", unsupported)
         blobs = _factories.blob_url_blobs(blob_urls, credential, options, transform)
         return cls(blobs, transform)
 

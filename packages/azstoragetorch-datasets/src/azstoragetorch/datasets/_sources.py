@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterable, Iterator, Sequence
-from typing import Generic, TypeVar, cast, overload
+from typing import Any, Generic, Protocol, TypeVar, cast, overload, runtime_checkable
 
 from azstoragetorch._core._listing import ListedFields, iter_pages, listed_properties
 from azstoragetorch._core._url import BlobURL
@@ -21,6 +21,7 @@ __all__ = [
     "BlobURLs",
     "ContainerListing",
     "ListedBlobs",
+    "Source",
     "check_prefix",
     "check_transform",
     "parse_blob_urls",
@@ -92,6 +93,19 @@ def check_transform(transform: object) -> None:
         )
 
 
+@runtime_checkable
+class Source(Protocol):
+    """Where an iterable dataset's blobs come from: entries, made into blobs on demand.
+
+    Entries are cheap to order, shuffle and deal out; only a worker's own share is
+    made into :class:`Blob` objects.
+    """
+
+    def entries(self) -> Iterator[Any]: ...
+
+    def blob_for(self, item: Any) -> Blob: ...
+
+
 _Item = TypeVar("_Item")
 
 
@@ -124,9 +138,12 @@ class _BlobSequence(Sequence[Blob], Generic[_Item]):
     def __iter__(self) -> Iterator[Blob]:
         return map(self._blob, self._items)
 
-    def select(self, start: int, step: int) -> Iterator[Blob]:
-        """Blobs ``start``, ``start + step``, ...; the others are never made."""
-        return map(self._blob, itertools.islice(self._items, start, None, step))
+    def entries(self) -> Iterator[_Item]:
+        """The items in order; a blob is made only for those passed to ``blob_for``."""
+        return iter(self._items)
+
+    def blob_for(self, item: _Item) -> Blob:
+        return self._blob(item)
 
 
 class ListedBlobs(_BlobSequence[ListedFields]):
@@ -184,11 +201,10 @@ class ContainerListing(Iterable[Blob]):
         self._clients = clients
 
     def __iter__(self) -> Iterator[Blob]:
-        return self.select(0, 1)
+        return map(self.blob_for, self.entries())
 
-    def select(self, start: int, step: int) -> Iterator[Blob]:
-        """Blobs ``start``, ``start + step``, ... of a new listing; pages are fetched
-        as the iterator advances and the other blobs are never made."""
+    def entries(self) -> Iterator[ListedFields]:
+        """The entries of a new listing; pages are fetched as the iterator advances."""
         pages = iter_pages(
             self.container,
             self._clients.pipeline(self.container),
@@ -196,11 +212,10 @@ class ContainerListing(Iterable[Blob]):
             prefix=self.prefix,
             options=self._clients.options,
         )
-        position = 0  # the index of the page's first blob in the whole listing
-        for page in pages:
-            for entry in page[(start - position) % step :: step]:
-                yield _listed_blob(self.container, self._clients, entry)
-            position += len(page)
+        return itertools.chain.from_iterable(pages)
+
+    def blob_for(self, entry: ListedFields) -> Blob:
+        return _listed_blob(self.container, self._clients, entry)
 
     def __repr__(self) -> str:
         prefix = f" with prefix {self.prefix!r}" if self.prefix else ""
