@@ -34,16 +34,27 @@ def test_a_refused_certificate_names_the_host_and_the_variable_to_set(
     assert "REQUESTS_CA_BUNDLE" in message
 
 
+@pytest.fixture
+def new_process_transport():
+    """Trust is decided when a process first contacts a host: start from a new
+    shared transport, as a new process would, and leave a new one behind, so that
+    later tests do not inherit a host this test contacted untrusted."""
+
+    def renew():
+        _shared_transport.shared_transport().close()
+        _shared_transport._shared.reset()
+
+    renew()
+    yield
+    renew()
+
+
 def test_through_blob_io_the_refusal_reaches_the_user_with_the_hint(
-    azurite_https, no_ca_settings, key
+    azurite_https, no_ca_settings, key, new_process_transport
 ):
     from azstoragetorch.exceptions import BlobServiceError
     from azstoragetorch.options import ClientOptions
 
-    # Trust is decided when a process first contacts a host: start from a new
-    # transport, as a new process would.
-    _shared_transport.shared_transport().close()
-    _shared_transport._shared.reset()
     url = f"{azurite_https.blob_endpoint}/container/b"
     fast = ClientOptions(max_retries=0)
     with pytest.raises(BlobServiceError, match="set SSL_CERT_FILE"):
