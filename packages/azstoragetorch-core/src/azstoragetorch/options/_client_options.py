@@ -16,11 +16,13 @@ _MAX_TRANSFER = 4000 * _MIB
 class ClientOptions:
     """How azstoragetorch talks to Blob Storage. Immutable; every field is optional.
 
-    Pass it as ``options=`` to :class:`~azstoragetorch.io.BlobIO`, to the
-    ``from_container_url`` and ``from_blob_urls`` factories of both datasets, and to
+    Pass it as ``options=`` wherever a ``credential`` is taken:
+    :class:`~azstoragetorch.io.BlobIO`, the ``from_container_url`` and
+    ``from_blob_urls`` factories of both datasets,
     :class:`~azstoragetorch.io.dcp.BlobStorageWriter` and
-    :class:`~azstoragetorch.io.dcp.BlobStorageReader`. The tuning page of the
-    documentation says why each default is what it is.
+    :class:`~azstoragetorch.io.dcp.BlobStorageReader`, background saves, checkpoint
+    housekeeping, the Lightning plugin and transfers. The tuning page of the
+    documentation lists them and says why each default is what it is.
 
     :param connect_timeout: Seconds to wait for a connection (TCP and TLS).
     :param read_timeout: Seconds the service may stay silent while answering.

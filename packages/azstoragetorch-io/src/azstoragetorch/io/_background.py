@@ -20,9 +20,11 @@ from typing import IO, Any, Literal, cast
 
 from typing_extensions import Buffer
 
+from azstoragetorch._core._client_factory import options_or_default
 from azstoragetorch._core._credentials import Credential
 from azstoragetorch._core._url import BlobURL
 from azstoragetorch.io._blob_io import BlobIO
+from azstoragetorch.options import ClientOptions
 
 __all__ = ["BackgroundSaver", "SaveHandle"]
 
@@ -120,6 +122,9 @@ class BackgroundSaver:
     :param max_in_flight: How many saves may run at once (at least 1).
     :param when_busy: ``"wait"`` or ``"fail"``, when ``max_in_flight`` saves run.
     :param credential: As for :class:`~azstoragetorch.io.BlobIO`, used for every save.
+    :param options: Timeouts, retries and transfer sizes for every save, as a
+        :class:`~azstoragetorch.options.ClientOptions`; ``None`` uses the defaults.
+    :raises TypeError: for ``options`` that is not a ``ClientOptions``.
     :raises ValueError: for ``max_in_flight`` below 1 or another ``when_busy``.
     """
 
@@ -129,7 +134,9 @@ class BackgroundSaver:
         max_in_flight: int = 1,
         when_busy: Literal["wait", "fail"] = "wait",
         credential: Credential = None,
+        options: ClientOptions | None = None,
     ) -> None:
+        self._options = options_or_default(options)
         if isinstance(max_in_flight, bool) or not isinstance(max_in_flight, int):
             raise TypeError(
                 f"max_in_flight must be an integer, not {type(max_in_flight).__name__}."
@@ -245,7 +252,9 @@ class BackgroundSaver:
             if not future.set_running_or_notify_cancel():
                 return
             try:
-                with BlobIO(blob_url, "wb", credential=self._credential) as blob:
+                with BlobIO(
+                    blob_url, "wb", credential=self._credential, options=self._options
+                ) as blob:
                     torch.save(snapshot, cast(IO[bytes], _Cancellable(blob, handle._cancel)))
                     if handle._cancel.is_set():
                         raise _Cancelled  # the last chance before the commit

@@ -21,11 +21,12 @@ import email.utils
 import re
 
 from azstoragetorch._core._blob_client import BlobClient
-from azstoragetorch._core._client_factory import ClientFactory
+from azstoragetorch._core._client_factory import ClientFactory, options_or_default
 from azstoragetorch._core._credentials import Credential
 from azstoragetorch._core._listing import ListedBlob, iter_pages
 from azstoragetorch._core._url import BlobURL
 from azstoragetorch.exceptions import BlobNotFoundError
+from azstoragetorch.options import ClientOptions
 
 __all__ = ["CheckpointInfo", "delete_checkpoint", "list_checkpoints", "prune_checkpoints"]
 
@@ -54,7 +55,9 @@ class CheckpointInfo:
     distributed: bool
 
 
-def list_checkpoints(prefix_url: str, *, credential: Credential = None) -> list[CheckpointInfo]:
+def list_checkpoints(
+    prefix_url: str, *, credential: Credential = None, options: ClientOptions | None = None
+) -> list[CheckpointInfo]:
     """List the checkpoints under a prefix, newest first.
 
     Checkpoints are ordered by their last-modified time; the service records it to
@@ -65,12 +68,15 @@ def list_checkpoints(prefix_url: str, *, credential: Credential = None) -> list[
         the prefix is a folder (a trailing ``/`` is optional) and may be empty to list
         the container's top level. A SAS in its query needs the *list* permission.
     :param credential: As for :class:`~azstoragetorch.io.BlobIO`.
+    :param options: Timeouts and retries, as a
+        :class:`~azstoragetorch.options.ClientOptions`; ``None`` uses the defaults.
     :returns: The checkpoints, newest first; empty if there are none (or no container).
     :raises ValueError: for a URL that names no container.
+    :raises TypeError: for ``options`` that is not a ``ClientOptions``.
     :raises ~azstoragetorch.exceptions.BlobPermissionError: if the credential may not
         list the container (a ``PermissionError``).
     """
-    folder = _Folder(prefix_url, credential)
+    folder = _Folder(prefix_url, credential, options)
     found: list[CheckpointInfo] = []
     for blob in folder.blobs(folder.prefix):
         name = blob.name[len(folder.prefix) :]
@@ -82,7 +88,12 @@ def list_checkpoints(prefix_url: str, *, credential: Credential = None) -> list[
     return found
 
 
-def delete_checkpoint(url: str | CheckpointInfo, *, credential: Credential = None) -> bool:
+def delete_checkpoint(
+    url: str | CheckpointInfo,
+    *,
+    credential: Credential = None,
+    options: ClientOptions | None = None,
+) -> bool:
     """Delete one checkpoint: a blob, or a distributed checkpoint's folder.
 
     The blob at ``url`` is deleted if there is one. Otherwise ``url`` is taken as a
@@ -95,14 +106,17 @@ def delete_checkpoint(url: str | CheckpointInfo, *, credential: Credential = Non
         :func:`list_checkpoints` (use the same ``credential``). A SAS in the URL needs
         the *delete* permission, and *list* to delete a distributed checkpoint.
     :param credential: As for :class:`~azstoragetorch.io.BlobIO`.
+    :param options: Timeouts and retries, as a
+        :class:`~azstoragetorch.options.ClientOptions`; ``None`` uses the defaults.
     :returns: ``True`` if anything was deleted, ``False`` if nothing was there.
     :raises ValueError: for a URL that names no blob or folder in a container.
+    :raises TypeError: for ``options`` that is not a ``ClientOptions``.
     :raises ~azstoragetorch.exceptions.BlobPermissionError: if the credential may not
         delete (or list); the message names the blob without any SAS.
     """
     if isinstance(url, CheckpointInfo):
         url = url.url
-    folder = _Folder(url, credential)
+    folder = _Folder(url, credential, options)
     if not folder.prefix:
         raise ValueError(
             f"Refusing to delete {folder.display}: the URL names a whole container, not "
@@ -115,7 +129,11 @@ def delete_checkpoint(url: str | CheckpointInfo, *, credential: Credential = Non
 
 
 def prune_checkpoints(
-    prefix_url: str, *, keep_last: int, credential: Credential = None
+    prefix_url: str,
+    *,
+    keep_last: int,
+    credential: Credential = None,
+    options: ClientOptions | None = None,
 ) -> list[CheckpointInfo]:
     """Keep the ``keep_last`` newest checkpoints under a prefix; delete the others.
 
@@ -125,12 +143,16 @@ def prune_checkpoints(
         *delete* permissions.
     :param keep_last: How many checkpoints to keep: an integer of at least 1.
     :param credential: As for :class:`~azstoragetorch.io.BlobIO`.
+    :param options: Timeouts and retries, as a
+        :class:`~azstoragetorch.options.ClientOptions`; ``None`` uses the defaults.
     :returns: The checkpoints that were deleted, oldest first.
     :raises ValueError: if ``keep_last`` is less than 1.
-    :raises TypeError: if ``keep_last`` is not an integer.
+    :raises TypeError: if ``keep_last`` is not an integer, or ``options`` not a
+        ``ClientOptions``.
     :raises ~azstoragetorch.exceptions.BlobPermissionError: if the credential may not
         list or delete.
     """
+    options = options_or_default(options)
     if isinstance(keep_last, bool) or not isinstance(keep_last, int):
         raise TypeError(f"keep_last must be an integer, not {type(keep_last).__name__}.")
     if keep_last < 1:
@@ -138,17 +160,20 @@ def prune_checkpoints(
             f"keep_last must be at least 1, not {keep_last}: pruning would delete every "
             "checkpoint. To delete them all, call delete_checkpoint() on each."
         )
-    doomed = list_checkpoints(prefix_url, credential=credential)[keep_last:]
+    doomed = list_checkpoints(prefix_url, credential=credential, options=options)[keep_last:]
     doomed.reverse()
     for checkpoint in doomed:
-        delete_checkpoint(_with_query(checkpoint.url, prefix_url), credential=credential)
+        delete_checkpoint(
+            _with_query(checkpoint.url, prefix_url), credential=credential, options=options
+        )
     return doomed
 
 
 class _Folder:
     """A container folder reached with one pipeline: what the operations share."""
 
-    def __init__(self, url: str, credential: Credential) -> None:
+    def __init__(self, url: str, credential: Credential, options: ClientOptions | None) -> None:
+        options = options_or_default(options)
         parsed = BlobURL.parse(url)
         parsed.require_container()
         if parsed.snapshot or parsed.version_id:
@@ -156,7 +181,7 @@ class _Folder:
                 f"{parsed!r} selects a snapshot or version: checkpoint housekeeping works "
                 "on current blobs. Remove 'snapshot'/'versionid' from the URL."
             )
-        self._clients = ClientFactory(credential)
+        self._clients = ClientFactory(credential, options)
         self._clients.check(parsed)
         self._url = parsed
         name = parsed.blob_name or ""

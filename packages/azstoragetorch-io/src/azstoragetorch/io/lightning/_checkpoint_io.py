@@ -9,10 +9,12 @@ from typing import Any
 import torch
 from lightning_fabric.plugins.io.checkpoint_io import CheckpointIO
 
+from azstoragetorch._core._client_factory import options_or_default
 from azstoragetorch._core._credentials import Credential
 from azstoragetorch._core._url import BlobURL
 from azstoragetorch.io._blob_io import BlobIO
 from azstoragetorch.io._housekeeping import delete_checkpoint
+from azstoragetorch.options import ClientOptions
 
 __all__ = ["BlobCheckpointIO"]
 
@@ -41,10 +43,17 @@ class BlobCheckpointIO(CheckpointIO):
         ``DefaultAzureCredential``. Give a SAS as ``AzureSasCredential``, not in the
         URL: Lightning builds checkpoint paths by appending file names to the
         ``dirpath``, and shows paths in its logs.
+    :param options: Timeouts, retries and transfer sizes for every save, load and
+        removal (and :class:`BlobModelCheckpoint`'s listings), as a
+        :class:`~azstoragetorch.options.ClientOptions`; ``None`` uses the defaults.
+    :raises TypeError: for ``options`` that is not a ``ClientOptions``.
     """
 
-    def __init__(self, *, credential: Credential = None) -> None:
+    def __init__(
+        self, *, credential: Credential = None, options: ClientOptions | None = None
+    ) -> None:
         super().__init__()
+        self._options = options_or_default(options)
         self._credential = credential
 
     def __repr__(self) -> str:
@@ -54,6 +63,11 @@ class BlobCheckpointIO(CheckpointIO):
     def credential(self) -> Credential:
         """The credential the plugin was created with."""
         return self._credential
+
+    @property
+    def options(self) -> ClientOptions:
+        """The client options the plugin uses (the defaults if it was given none)."""
+        return self._options
 
     def save_checkpoint(
         self, checkpoint: dict[str, Any], path: str | os.PathLike[str], storage_options: Any = None
@@ -71,7 +85,7 @@ class BlobCheckpointIO(CheckpointIO):
                 "BlobCheckpointIO(credential=...) instead."
             )
         url = _blob_url(path)
-        with BlobIO(url, "wb", credential=self._credential) as blob:
+        with BlobIO(url, "wb", credential=self._credential, options=self._options) as blob:
             torch.save(checkpoint, blob)
 
     def load_checkpoint(
@@ -87,7 +101,7 @@ class BlobCheckpointIO(CheckpointIO):
             if there is no blob at ``path``; the message names it.
         """
         url = _blob_url(path)
-        with BlobIO(url, "rb", credential=self._credential) as blob:
+        with BlobIO(url, "rb", credential=self._credential, options=self._options) as blob:
             loaded = torch.load(blob, map_location=map_location, weights_only=weights_only)
         if not isinstance(loaded, dict):
             raise ValueError(
@@ -98,7 +112,7 @@ class BlobCheckpointIO(CheckpointIO):
 
     def remove_checkpoint(self, path: str | os.PathLike[str]) -> None:
         """Delete the checkpoint blob at ``path``; nothing happens if it is missing."""
-        delete_checkpoint(_blob_url(path), credential=self._credential)
+        delete_checkpoint(_blob_url(path), credential=self._credential, options=self._options)
 
 
 def _blob_url(path: str | os.PathLike[str]) -> str:

@@ -21,6 +21,7 @@ from azstoragetorch._core._listing import iter_pages
 from azstoragetorch._core._url import BlobURL
 from azstoragetorch.exceptions import BlobNotFoundError
 from azstoragetorch.io._housekeeping import delete_checkpoint
+from azstoragetorch.options import ClientOptions
 
 __all__ = ["BlobFileSystem"]
 
@@ -30,10 +31,10 @@ class BlobFileSystem(AbstractFileSystem):  # type: ignore[misc]
 
     cachable = False  # one per ModelCheckpoint, holding its credential
 
-    def __init__(self, credential: Credential) -> None:
+    def __init__(self, credential: Credential, options: ClientOptions) -> None:
         super().__init__()
         self._credential = credential
-        self._clients = ClientFactory(credential)
+        self._clients = ClientFactory(credential, options)
 
     @classmethod
     def _strip_protocol(cls, path: Any) -> str:
@@ -90,7 +91,9 @@ class BlobFileSystem(AbstractFileSystem):  # type: ignore[misc]
         return email.utils.parsedate_to_datetime(str(text))
 
     def rm_file(self, path: Any) -> None:
-        delete_checkpoint(self._strip_protocol(path), credential=self._credential)
+        delete_checkpoint(
+            self._strip_protocol(path), credential=self._credential, options=self._clients.options
+        )
 
     def _rm(self, path: Any) -> None:
         self.rm_file(path)

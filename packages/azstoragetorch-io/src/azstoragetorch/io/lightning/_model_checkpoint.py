@@ -19,8 +19,8 @@ class BlobModelCheckpoint(ModelCheckpoint):
     Lightning's ``ModelCheckpoint`` asks a filesystem, chosen from the ``dirpath``'s
     scheme, whether files exist and what a folder holds; for an ``https://`` URL that
     filesystem is plain HTTP, which cannot authenticate to Blob Storage nor list a
-    container. This subclass answers those questions with the credential of the
-    trainer's :class:`BlobCheckpointIO` (which it requires), so the version counter,
+    container. This subclass answers those questions with the credential and options
+    of the trainer's :class:`BlobCheckpointIO` (which it requires), so the version counter,
     ``save_last`` and ``save_top_k`` pruning work on blobs as on a local folder.
     Checkpoints are saved, loaded and deleted by :class:`BlobCheckpointIO`.
     """
@@ -50,5 +50,5 @@ class BlobModelCheckpoint(ModelCheckpoint):
                 "BlobModelCheckpoint saves through BlobCheckpointIO: create the Trainer "
                 f"with plugins=[BlobCheckpointIO(...)] (it has {type(plugin).__name__})."
             )
-        self.__dict__["_blob_fs"] = BlobFileSystem(plugin.credential)
+        self.__dict__["_blob_fs"] = BlobFileSystem(plugin.credential, plugin.options)
         super().setup(trainer, pl_module, stage)

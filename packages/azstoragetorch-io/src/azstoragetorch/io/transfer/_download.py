@@ -31,7 +31,7 @@ from azstoragetorch.io.transfer._local_files import (
 )
 from azstoragetorch.io.transfer._parallel import run_jobs
 from azstoragetorch.io.transfer._remote import Remote, fatal_cause, service_reason
-from azstoragetorch.io.transfer._settings import DEFAULT_SETTINGS, TransferSettings
+from azstoragetorch.io.transfer._settings import TransferSettings, settings_with
 from azstoragetorch.io.transfer._summary import (
     Overwrite,
     ProgressCallback,
@@ -41,6 +41,7 @@ from azstoragetorch.io.transfer._summary import (
     check_concurrency,
     check_overwrite,
 )
+from azstoragetorch.options import ClientOptions
 
 __all__ = ["download", "run_download"]
 
@@ -56,6 +57,7 @@ def download(
     local_path: str | os.PathLike[str],
     *,
     credential: Credential = None,
+    options: ClientOptions | None = None,
     overwrite: Overwrite = "if-changed",
     concurrency: int = 16,
     include: Sequence[str] = (),
@@ -81,6 +83,9 @@ def download(
     :param local_path: The file or directory to write.
     :param credential: As for ``BlobIO``; see
         :class:`~azstoragetorch.credentials.ConnectionString` for connection strings.
+    :param options: Timeouts and retries of every request, and the block size,
+        part size and concurrency of each large file, as a
+        :class:`~azstoragetorch.options.ClientOptions`; ``None`` uses the defaults.
     :param overwrite: ``"if-changed"`` (the default) downloads a blob unless a file
         of the same size and MD5 is there already; ``"never"`` leaves every
         existing file alone; ``"always"`` replaces them.
@@ -97,6 +102,7 @@ def download(
         does not exist.
     :raises NotADirectoryError: if a prefix is to be downloaded onto an existing file.
     :raises PermissionError: if ``local_path`` cannot be written.
+    :raises TypeError: for ``options`` that is not a ``ClientOptions``.
     :raises BlobPermissionError: if the credential may not list or read.
     """
     return run_download(
@@ -108,7 +114,7 @@ def download(
         keep=PathFilter(include, exclude),
         dry_run=dry_run,
         progress=progress,
-        settings=DEFAULT_SETTINGS,
+        settings=settings_with(options),
     )
 
 
@@ -132,7 +138,7 @@ def run_download(
     """
     overwrite = check_overwrite(overwrite)
     concurrency = check_concurrency(concurrency)
-    remote = Remote(url, credential)
+    remote = Remote(url, credential, settings.options)
     target = Path(os.fspath(local_path))
     tally = Tally()
     single = _single_blob(remote)

@@ -7,8 +7,10 @@ import datetime
 import email.utils
 from collections.abc import Iterator
 
+from azstoragetorch._core._client_factory import options_or_default
 from azstoragetorch._core._credentials import Credential
 from azstoragetorch.io.transfer._remote import Remote
+from azstoragetorch.options import ClientOptions
 
 __all__ = ["BlobEntry", "list_blobs"]
 
@@ -38,7 +40,11 @@ class BlobEntry:
 
 
 def list_blobs(
-    url: str, *, delimiter: str | None = None, credential: Credential = None
+    url: str,
+    *,
+    delimiter: str | None = None,
+    credential: Credential = None,
+    options: ClientOptions | None = None,
 ) -> Iterator[BlobEntry]:
     """Yield the blobs whose names start with the prefix ``url`` names, by name.
 
@@ -59,10 +65,20 @@ def list_blobs(
 
     :param url: A container URL, or a container URL followed by a prefix.
     :param credential: As for ``BlobIO``.
+    :param options: Timeouts and retries of the listing requests, as a
+        :class:`~azstoragetorch.options.ClientOptions`; ``None`` uses the defaults.
+    :raises TypeError: for ``options`` that is not a ``ClientOptions``, at once
+        (not when the iterator first advances).
     :raises BlobNotFoundError: if the container does not exist.
     :raises BlobPermissionError: if the credential may not list the container.
     """
-    remote = Remote(url, credential)
+    return _entries(url, delimiter, credential, options_or_default(options))
+
+
+def _entries(
+    url: str, delimiter: str | None, credential: Credential, options: ClientOptions
+) -> Iterator[BlobEntry]:
+    remote = Remote(url, credential, options)
     prefix = remote.url.blob_name or ""
     for blobs, prefixes in remote.level(prefix, delimiter):
         entries = [

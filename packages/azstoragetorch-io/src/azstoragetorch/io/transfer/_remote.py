@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from azstoragetorch._core._blob_client import DEFAULT_OPTIONS
 from azstoragetorch._core._client_factory import ClientFactory
 from azstoragetorch._core._credentials import Credential
 from azstoragetorch._core._listing import PAGE_SIZE, ListedBlob, iter_level_pages, iter_pages
@@ -14,6 +15,7 @@ from azstoragetorch.exceptions import (
     BlobServiceError,
     FatalBlobIOWriteError,
 )
+from azstoragetorch.options import ClientOptions
 
 __all__ = ["Remote", "fatal_cause", "service_reason"]
 
@@ -21,10 +23,12 @@ __all__ = ["Remote", "fatal_cause", "service_reason"]
 class Remote:
     """A parsed container URL and the shared, pooled clients for its blobs."""
 
-    def __init__(self, url: str, credential: Credential) -> None:
+    def __init__(
+        self, url: str, credential: Credential, options: ClientOptions = DEFAULT_OPTIONS
+    ) -> None:
         self.url = BlobURL.parse(url)
         self.url.require_container()
-        self.factory = ClientFactory(credential)
+        self.factory = ClientFactory(credential, options)
         self.factory.check(self.url)
 
     def blob_url(self, name: str) -> BlobURL:

@@ -23,7 +23,7 @@ from azstoragetorch.io.transfer._local_files import (
 )
 from azstoragetorch.io.transfer._parallel import run_jobs
 from azstoragetorch.io.transfer._remote import Remote, fatal_cause, service_reason
-from azstoragetorch.io.transfer._settings import DEFAULT_SETTINGS, TransferSettings
+from azstoragetorch.io.transfer._settings import TransferSettings, settings_with
 from azstoragetorch.io.transfer._summary import (
     Overwrite,
     ProgressCallback,
@@ -33,6 +33,7 @@ from azstoragetorch.io.transfer._summary import (
     check_concurrency,
     check_overwrite,
 )
+from azstoragetorch.options import ClientOptions
 
 __all__ = ["run_upload", "upload"]
 
@@ -52,6 +53,7 @@ def upload(
     url: str,
     *,
     credential: Credential = None,
+    options: ClientOptions | None = None,
     overwrite: Overwrite = "if-changed",
     concurrency: int = 16,
     content_type: str | None = None,
@@ -78,6 +80,9 @@ def upload(
     :param url: A blob, prefix or container URL; a SAS in it is used.
     :param credential: As for ``BlobIO``; see
         :class:`~azstoragetorch.credentials.ConnectionString` for connection strings.
+    :param options: Timeouts and retries of every request, and the block size,
+        part size and concurrency of each large file, as a
+        :class:`~azstoragetorch.options.ClientOptions`; ``None`` uses the defaults.
     :param overwrite: ``"if-changed"`` (the default) uploads a file unless a blob of
         the same size and MD5 is there already, so a run that was interrupted
         transfers, when run again, only what is missing or changed; ``"never"``
@@ -99,6 +104,7 @@ def upload(
     :raises OSError: (``errno.ELOOP``) for a symbolic link loop in the tree, before
         anything is uploaded.
     :raises ValueError: for a URL that names no container, or a bad argument.
+    :raises TypeError: for ``options`` that is not a ``ClientOptions``.
     :raises BlobPermissionError: if the credential may not list or write; files
         already uploaded stay, no blob is partly written.
     :raises BlobNotFoundError: if the container does not exist.
@@ -113,7 +119,7 @@ def upload(
         keep=PathFilter(include, exclude),
         dry_run=dry_run,
         progress=progress,
-        settings=DEFAULT_SETTINGS,
+        settings=settings_with(options),
     )
 
 
@@ -133,7 +139,7 @@ def run_upload(
     """:func:`upload` with the sizes of ``settings``."""
     overwrite = check_overwrite(overwrite)
     concurrency = check_concurrency(concurrency)
-    remote = Remote(url, credential)
+    remote = Remote(url, credential, settings.options)
     root = Path(os.fspath(local_path))
     if not root.exists():
         if root.is_symlink():
