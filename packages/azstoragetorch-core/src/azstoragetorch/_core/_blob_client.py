@@ -58,7 +58,6 @@ __all__ = [
     "content_md5",
     "properties_from_headers",
     "run",
-    "send",
     "transport_options",
 ]
 
@@ -169,19 +168,6 @@ def run(
         raise_for_response(response, what, credential)
     # RetryPolicy leaves one history entry per retry it made.
     return response, len(result.context.get("history") or ())
-
-
-def send(
-    pipeline: Pipeline,  # type: ignore[type-arg]
-    request: HttpRequest,
-    what: str,
-    credential: UsedCredential,
-    options: ClientOptions = DEFAULT_OPTIONS,
-    *,
-    stream: bool = False,
-) -> HttpResponse:
-    """:func:`run`'s response alone."""
-    return run(pipeline, request, what, credential, options, stream=stream)[0]
 
 
 def content_md5(data: bytes | bytearray | memoryview) -> str:

@@ -22,7 +22,7 @@ from typing import NamedTuple
 from azure.core.pipeline import Pipeline
 from azure.core.pipeline.transport import HttpRequest
 
-from azstoragetorch._core._blob_client import DEFAULT_OPTIONS, BlobProperties, send
+from azstoragetorch._core._blob_client import DEFAULT_OPTIONS, BlobProperties, run
 from azstoragetorch._core._credentials import UsedCredential
 from azstoragetorch._core._url import BlobURL
 from azstoragetorch.options import ClientOptions
@@ -125,7 +125,7 @@ def iter_level_pages(
         url = base if marker is None else f"{base}&marker={urllib.parse.quote(marker, safe='')}"
         if sas_query:
             url = f"{url}&{sas_query}"
-        response = send(pipeline, HttpRequest("GET", url), what, credential, options)
+        response, _ = run(pipeline, HttpRequest("GET", url), what, credential, options)
         blobs, prefixes, marker = parse_level_page(response.body())
         yield blobs, prefixes
         if not marker:
