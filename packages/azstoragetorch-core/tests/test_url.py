@@ -166,3 +166,14 @@ def test_a_pickle_carries_the_fields_not_the_cached_strings():
     assert copy == url
     assert copy.request_url() == url.request_url()
     assert copy.container_url == url.container_url
+
+
+@pytest.mark.parametrize("query", ["snapshot=2024-01-01T00%3A00%3A00Z", "versionid=v1"])
+def test_require_current_refuses_a_snapshot_or_version_naming_what_needs_current_blobs(query):
+    parsed = BlobURL.parse(f"https://a.blob.core.windows.net/c/p?{query}")
+    with pytest.raises(ValueError, match=r"^Pruning cannot select a snapshot or version"):
+        parsed.require_current("Pruning")
+
+
+def test_require_current_accepts_a_current_url():
+    BlobURL.parse("https://a.blob.core.windows.net/c/p?sv=1&sig=s").require_current("Pruning")

@@ -2,6 +2,8 @@
 
 import datetime
 
+import pytest
+
 from azstoragetorch.io import CheckpointInfo
 from azstoragetorch.io._housekeeping import _sort_newest_first
 
@@ -30,3 +32,12 @@ def test_newer_comes_first_and_within_a_second_higher_numbers_first():
         "step-100.pt",
         "step-1000.pt",
     ]
+
+
+@pytest.mark.parametrize("query", ["snapshot=2024-01-01T00%3A00%3A00Z", "versionid=v1"])
+def test_housekeeping_refuses_a_snapshot_or_version_before_any_request(query):
+    from azstoragetorch.io import list_checkpoints
+
+    url = f"https://a.blob.core.windows.net/c/run1?{query}"
+    with pytest.raises(ValueError, match="housekeeping, which works on current blobs"):
+        list_checkpoints(url, credential=False)

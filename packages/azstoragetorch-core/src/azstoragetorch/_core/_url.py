@@ -224,6 +224,18 @@ class BlobURL:
             )
         return self.container
 
+    def require_current(self, what: str) -> None:
+        """``ValueError`` if the URL selects a snapshot or a version.
+
+        :param what: What needs current blobs, for the message, e.g. "A checkpoint
+            location".
+        """
+        if self.snapshot or self.version_id:
+            raise ValueError(
+                f"{what} cannot select a snapshot or version ({self!r}): remove "
+                "'snapshot'/'versionid' from the URL."
+            )
+
     def require_blob(self) -> str:
         """The blob name, or ``ValueError`` if the URL names no blob."""
         container = self.require_container()

@@ -176,11 +176,7 @@ class _Folder:
         options = options_or_default(options)
         parsed = BlobURL.parse(url)
         parsed.require_container()
-        if parsed.snapshot or parsed.version_id:
-            raise ValueError(
-                f"{parsed!r} selects a snapshot or version: checkpoint housekeeping works "
-                "on current blobs. Remove 'snapshot'/'versionid' from the URL."
-            )
+        parsed.require_current("Checkpoint housekeeping, which works on current blobs,")
         self._clients = ClientFactory(credential, options)
         self._clients.check(parsed)
         self._url = parsed

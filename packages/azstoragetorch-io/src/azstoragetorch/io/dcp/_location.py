@@ -24,11 +24,7 @@ class Location:
     def __init__(self, url: str, credential: Credential, options: ClientOptions) -> None:
         parsed = BlobURL.parse(str(url))
         parsed.require_container()
-        if parsed.snapshot or parsed.version_id:
-            raise ValueError(
-                f"A checkpoint location cannot select a snapshot or version ({parsed!r}): "
-                "remove 'snapshot'/'versionid' from the URL."
-            )
+        parsed.require_current("A checkpoint location")
         self._clients = ClientFactory(credential, options)
         self._clients.check(parsed)
         self._url = parsed
