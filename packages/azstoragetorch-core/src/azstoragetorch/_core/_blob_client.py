@@ -216,17 +216,6 @@ class BlobClient:
         headers: dict[str, str] | None = None,
         body: Any = None,
         stream: bool = False,
-    ) -> HttpResponse:
-        return self._run(method, query=query, headers=headers, body=body, stream=stream)[0]
-
-    def _run(
-        self,
-        method: str,
-        *,
-        query: str = "",
-        headers: dict[str, str] | None = None,
-        body: Any = None,
-        stream: bool = False,
         retries: int | None = None,
     ) -> tuple[HttpResponse, int]:
         """The response, and how many retries the retry policy spent on it.
@@ -253,7 +242,7 @@ class BlobClient:
     # -- reading ------------------------------------------------------------------
 
     def get_properties(self) -> BlobProperties:
-        return properties_from_headers(self._send("HEAD").headers)
+        return properties_from_headers(self._send("HEAD")[0].headers)
 
     def open_range(self, start: int, end: int | None, etag: str | None) -> HttpResponse:
         """A streamed GET of bytes ``start`` to ``end`` (inclusive), of version ``etag``.
@@ -271,7 +260,7 @@ class BlobClient:
             headers["x-ms-range"] = f"bytes={start}-{'' if end is None else end}"
         if etag:
             headers["If-Match"] = etag
-        return self._run("GET", headers=headers, stream=True, retries=retries)
+        return self._send("GET", headers=headers, stream=True, retries=retries)
 
     def read_into(self, start: int, destination: memoryview, etag: str) -> None:
         """Fill ``destination`` with the blob's bytes from ``start``, of version ``etag``.
