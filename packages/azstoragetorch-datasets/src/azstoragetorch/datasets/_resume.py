@@ -127,12 +127,12 @@ def check_state(state: object, kind: str, identity: str) -> Mapping[str, Any]:
     saved_kind = state.get("azstoragetorch")
     if saved_kind != kind:
         saved = (
-            f"a state of a {saved_kind}"
+            f"a state of {_a(saved_kind)}"
             if saved_kind in (ITERABLE_KIND, MAP_KIND)
             else "not a state saved by azstoragetorch"
         )
         raise ValueError(
-            f"This is {saved}, not of a {kind}: load the state that this kind of "
+            f"This is {saved}, not of {_a(kind)}: load the state that this kind of "
             "dataset saved, e.g. the StatefulDataLoader state of a loader over it."
         )
     if state.get("version") != _VERSION:
@@ -143,7 +143,7 @@ def check_state(state: object, kind: str, identity: str) -> Mapping[str, Any]:
     saved_identity = field(state, "dataset", str)
     if saved_identity != identity:
         raise ValueError(
-            f"This state was saved from a {kind} over {saved_identity}, and cannot be "
+            f"This state was saved from {_a(kind)} over {saved_identity}, and cannot be "
             f"loaded into one over {identity}: create the dataset over the same blobs "
             "as the one whose state was saved."
         )
@@ -157,7 +157,11 @@ def field(state: Mapping[str, Any], name: str, kind: type[Any]) -> Any:
     value = state[name]
     if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
         raise TypeError(
-            f"The state's {name!r} must be a {kind.__name__}, not {type(value).__name__}: "
+            f"The state's {name!r} must be {_a(kind.__name__)}, not {type(value).__name__}: "
             "pass a state returned by state_dict()."
         )
     return value
+
+
+def _a(noun: str) -> str:
+    return f"an {noun}" if noun[0] in "AEIOUaeiou" else f"a {noun}"
