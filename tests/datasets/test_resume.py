@@ -109,3 +109,105 @@ def test_two_ranks_with_workers_and_shuffle_resume_their_own_shares(
         assert len(seen) == 6
         assert seen + rest == epochs[rank], rank
         assert read_names(resumed[rank]["gets"], container) == sorted(rest)
+
+
+# torchdata 0.11 calls a deprecated torch function when a loader is created.
+TORCHDATA = pytest.mark.filterwarnings("ignore:'set_vital' is deprecated:UserWarning")
+
+
+def names_of(loader):
+    return [name for batch in loader for name in batch["name"]]
+
+
+def save_in_process(dataset, batches):
+    from torchdata.stateful_dataloader import StatefulDataLoader
+
+    loader = StatefulDataLoader(dataset, batch_size=2)
+    seen = []
+    for batch in loader:
+        seen += batch["name"]
+        if len(seen) == 2 * batches:
+            return seen, loader.state_dict()
+    raise AssertionError("the epoch ended before the state was saved")
+
+
+def resumed_loader(dataset, state):
+    from torchdata.stateful_dataloader import StatefulDataLoader
+
+    loader = StatefulDataLoader(dataset, batch_size=2)
+    loader.load_state_dict(state)
+    return loader
+
+
+@TORCHDATA
+def test_iterable_resume_takes_changes_after_the_resume_point_and_refuses_earlier_ones(
+    blobs, container, key
+):
+    from _resume_children import name_and_data
+
+    from azstoragetorch.datasets import IterableBlobDataset
+
+    blobs(CONTENTS)
+
+    def dataset():
+        return IterableBlobDataset.from_container_url(
+            container.url, credential=key, transform=name_and_data
+        )
+
+    seen, state = save_in_process(dataset(), 3)
+    assert seen == NAMES[:6]
+    # Deleted and added after the resume point: the rest of the epoch is what is
+    # listed there now.
+    container.client.delete_blob("r/10")
+    container.client.upload_blob("r/99", b"late")
+    expected = [name for name in NAMES[6:] if name != "r/10"] + ["r/99"]
+    assert names_of(resumed_loader(dataset(), state)) == expected
+    # Deleted, or added, before the resume point: refused, naming what to do.
+    for change in ("delete", "add"):
+        if change == "delete":
+            container.client.delete_blob("r/02")
+        else:
+            container.client.upload_blob("r/02", b"back")
+            container.client.upload_blob("r/00a", b"new")
+        with pytest.raises(ValueError, match="listing changed since the state was saved"):
+            names_of(resumed_loader(dataset(), state))
+
+
+@TORCHDATA
+def test_map_resume_refuses_a_container_whose_listing_changed(blobs, container, key):
+    from _resume_children import name_and_data
+
+    from azstoragetorch.datasets import BlobDataset
+
+    blobs(CONTENTS)
+
+    def dataset():
+        return BlobDataset.from_container_url(
+            container.url, credential=key, transform=name_and_data
+        )
+
+    seen, state = save_in_process(dataset(), 3)
+    assert names_of(resumed_loader(dataset(), state)) == NAMES[6:]
+    container.client.upload_blob("r/99", b"late")
+    with pytest.raises(ValueError, match="cannot be loaded into one over 24 blobs"):
+        names_of(resumed_loader(dataset(), state))
+
+
+@TORCHDATA
+def test_a_state_of_another_container_or_prefix_is_refused(blobs, container, key):
+    from _resume_children import name_and_data
+
+    from azstoragetorch.datasets import IterableBlobDataset
+
+    blobs(CONTENTS)
+    _, state = save_in_process(
+        IterableBlobDataset.from_container_url(
+            container.url, credential=key, transform=name_and_data
+        ),
+        1,
+    )
+    other = IterableBlobDataset.from_container_url(
+        container.url, prefix="r/1", credential=key, transform=name_and_data
+    )
+    with pytest.raises(ValueError, match=r"over the container .* cannot be loaded into one over"):
+        names_of(resumed_loader(other, state))
