@@ -99,6 +99,11 @@ class IterableBlobDataset(torch.utils.data.IterableDataset[_T_co]):
     the place of a randomly drawn one. ``shuffle_buffer_size=None`` holds the
     whole listing per worker and gives a uniform shuffle.
 
+    **Resuming mid-epoch.** With torchdata's ``StatefulDataLoader``, a loader's
+    ``state_dict()`` saved after some batches and loaded into a new loader (in a
+    new process too) yields the rest of the epoch in the same order; the skipped
+    samples are listed again but not read. See :meth:`state_dict`.
+
     The dataset pickles, so ``fork``, ``spawn`` and ``forkserver`` workers all work
     (the ``transform`` and credential must pickle for the latter two), as do
     ``persistent_workers=True`` and any number of epochs.

@@ -54,6 +54,10 @@ class BlobDataset(torch.utils.data.Dataset[_T_co]):
     connections on first use; the dataset pickles, so ``fork``, ``spawn`` and
     ``forkserver`` workers all work, as long as the ``transform`` and credential
     pickle too for the latter two.
+
+    **Resuming mid-epoch.** With torchdata's ``StatefulDataLoader`` the sampler's
+    position is saved and restored, so a resumed loader reads only the samples the
+    epoch has not yielded yet; see :meth:`state_dict`.
     """
 
     def __init__(
