@@ -60,9 +60,7 @@ def names(batch: dict[str, Any]) -> list[str]:
     return list(batch["name"])
 
 
-def save_after(
-    settings: dict[str, Any], container_url: str, credential: object, out: str
-) -> None:
+def save_after(settings: dict[str, Any], container_url: str, credential: object, out: str) -> None:
     """Run a whole epoch for the expected order, then a second loader up to
     ``settings["batches"]`` batches; save that loader's state to ``out + ".state"``."""
     dataset = make_dataset(settings, container_url, credential)
@@ -107,7 +105,7 @@ def _logger(path: Path) -> Any:
     return log
 
 
-class _record_worker:  # noqa: N801 - used as a function, pickled into workers
+class _record_worker:  # used as a function, pickled into workers
     """``worker_init_fn``: record the worker's requests too.
 
     A forked worker inherits the parent's recording transport, which wraps the
@@ -129,11 +127,15 @@ def ranks_save(rank: int, world_size: int, credential: object, url: str, out: st
     save_after(json.loads(s), url, credential, f"{out}.rank{rank}")
 
 
-def ranks_resume(rank: int, world_size: int, credential: object, url: str, out: str, s: str) -> None:
+def ranks_resume(
+    rank: int, world_size: int, credential: object, url: str, out: str, s: str
+) -> None:
     resume(json.loads(s), url, credential, f"{out}.rank{rank}")
 
 
-def in_child(function: str, settings: dict[str, Any], url: str, account: str, key: str, out: str) -> None:
+def in_child(
+    function: str, settings: dict[str, Any], url: str, account: str, key: str, out: str
+) -> None:
     """Entry point of a spawned process: ``function`` of this module with a key credential."""
     from azure.core.credentials import AzureNamedKeyCredential
 

@@ -56,7 +56,8 @@ def test_the_state_of_a_million_blob_epoch_is_a_few_hundred_bytes():
         if index == 9:
             early = dataset.state_dict()
     late = dataset.state_dict()
-    assert late["yielded"] == 1_000_000 and early["yielded"] == 10
+    assert late["yielded"] == 1_000_000
+    assert early["yielded"] == 10
     # The documented figure (docs/datasets.rst): under 400 bytes pickled, and the
     # same size at the start and the end of the epoch but for the count's digits.
     assert len(pickle.dumps(late)) < 400
@@ -105,8 +106,11 @@ def test_the_state_names_the_container_never_a_sas():
         f"{CONTAINER}?sv=2025-01-05&sp=rl&sig={SECRET}", prefix="x/"
     )
     state = dataset.state_dict()
-    assert state["dataset"] == "the container http://127.0.0.1:1/devstoreaccount1/c with prefix 'x/'"
-    assert SECRET not in repr(state) and "sig" not in repr(state)
+    assert (
+        state["dataset"] == "the container http://127.0.0.1:1/devstoreaccount1/c with prefix 'x/'"
+    )
+    assert SECRET not in repr(state)
+    assert "sig" not in repr(state)
     urls = [f"{CONTAINER}/{index}?sv=2025-01-05&sp=r&sig={SECRET}" for index in range(3)]
     for made in (IterableBlobDataset, BlobDataset):
         state = made.from_blob_urls(urls).state_dict()

@@ -319,7 +319,8 @@ class IterableBlobDataset(torch.utils.data.IterableDataset[_T_co]):
             ("uneven_shares", self._uneven_shares, str),
         ]
         names = ("rank", "world_size", "worker", "num_workers")
-        settings += [(name, value, int) for name, value in zip(names, self._position())]
+        position = zip(names, self._position(), strict=True)
+        settings += [(name, value, int) for name, value in position]
         for name, value, kind in settings:
             saved = field(state, name, kind)
             if saved != value:
