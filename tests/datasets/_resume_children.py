@@ -44,8 +44,18 @@ def make_dataset(settings: dict[str, Any], container_url: str, credential: objec
 def make_loader(dataset: Any, settings: dict[str, Any]) -> Any:
     import torch
     from torchdata.stateful_dataloader import StatefulDataLoader
+    from torchdata.stateful_dataloader.sampler import StatefulDistributedSampler
 
-    shuffle = settings["shuffle"] if settings["dataset"] == "map" else None
+    shuffle = settings.get("shuffle") if settings["dataset"] == "map" else None
+    if settings.get("distributed"):
+        # The ranks' shares of a map-style dataset, with a sampler torchdata saves.
+        sampler = StatefulDistributedSampler(dataset, shuffle=True, seed=3)
+        return StatefulDataLoader(
+            dataset,
+            batch_size=settings["batch_size"],
+            num_workers=settings["workers"],
+            sampler=sampler,
+        )
     return StatefulDataLoader(
         dataset,
         batch_size=settings["batch_size"],

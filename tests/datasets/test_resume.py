@@ -112,6 +112,35 @@ def test_two_ranks_with_workers_and_shuffle_resume_their_own_shares(
         assert read_names(resumed[rank]["gets"], container) == sorted(rest)
 
 
+@pytest.mark.slow
+def test_two_ranks_resume_a_map_dataset_through_a_distributed_sampler(
+    blobs, container, azurite, tmp_path
+):
+    blobs(CONTENTS)
+    settings = json.dumps(
+        {
+            "dataset": "map",
+            "workers": 2,
+            "batch_size": 2,
+            "batches": 3,
+            "distributed": True,
+        }
+    )
+    out = str(tmp_path / "run")
+    run_ranks(ranks_save, 2, azurite, container.url, out, settings)
+    run_ranks(ranks_resume, 2, azurite, container.url, out, settings)
+    saved = [read(f"{out}.rank{rank}") for rank in range(2)]
+    resumed = [read(f"{out}.rank{rank}.resumed") for rank in range(2)]
+    epochs = [flat(run["epoch"]) for run in saved]
+    # DistributedSampler pads the shorter share with a repeat: 12 each.
+    assert [len(epoch) for epoch in epochs] == [12, 12]
+    assert set(epochs[0]) | set(epochs[1]) == set(NAMES)
+    for rank in range(2):
+        seen, rest = flat(saved[rank]["seen"]), flat(resumed[rank]["rest"])
+        assert seen + rest == epochs[rank], rank
+        assert read_names(resumed[rank]["gets"], container) == sorted(rest)
+
+
 # torchdata 0.11 calls a deprecated torch function when a loader is created.
 TORCHDATA = pytest.mark.filterwarnings("ignore:'set_vital' is deprecated:UserWarning")
 
