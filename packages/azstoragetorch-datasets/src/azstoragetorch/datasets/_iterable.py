@@ -264,7 +264,7 @@ class IterableBlobDataset(torch.utils.data.IterableDataset[_T_co]):
         the main process without workers) and keeps the result in its own
         ``state_dict()``; you rarely call it yourself. The state holds the epoch,
         the number of samples of this worker's share yielded so far and a digest
-        of their URLs, the shuffle and sharding settings, and the container URL
+        of their names, the shuffle and sharding settings, and the container URL
         and prefix (or a hash of the blob URLs) of the dataset, never a SAS token
         nor the listing: a few hundred bytes, however many blobs there are.
         """
@@ -307,8 +307,8 @@ class IterableBlobDataset(torch.utils.data.IterableDataset[_T_co]):
             of workers.
 
         Iterating raises ``ValueError`` if the container changed so that the
-        samples yielded before are no longer the first of this worker's share;
-        see the dataset's documentation.
+        samples yielded before are no longer the first of this worker's share
+        (see "Resuming mid-epoch" in the datasets guide).
         """
         state = check_state(state_dict, ITERABLE_KIND, self._dataset_identity())
         settings: list[tuple[str, object, type[Any]]] = [
