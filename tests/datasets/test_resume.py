@@ -241,3 +241,33 @@ def test_a_state_of_another_container_or_prefix_is_refused(blobs, container, key
     )
     with pytest.raises(ValueError, match=r"over the container .* cannot be loaded into one over"):
         names_of(resumed_loader(other, state))
+
+
+@TORCHDATA
+def test_a_shuffled_dataset_of_blob_urls_resumes_too(blobs, container, key):
+    from _resume_children import name_and_data
+
+    from azstoragetorch.datasets import IterableBlobDataset
+
+    urls = blobs(CONTENTS)
+
+    def dataset():
+        stream = IterableBlobDataset.from_blob_urls(
+            urls, credential=key, transform=name_and_data, shuffle=True, seed=5
+        )
+        stream.set_epoch(2)
+        return stream
+
+    from torchdata.stateful_dataloader import StatefulDataLoader
+
+    epoch = names_of(StatefulDataLoader(dataset(), batch_size=2))
+    assert sorted(epoch) == NAMES
+    assert epoch != NAMES
+    seen, state = save_in_process(dataset(), 4)
+    assert seen + names_of(resumed_loader(dataset(), state)) == epoch
+    # The same URLs with another order are other samples at each index: refused.
+    reordered = IterableBlobDataset.from_blob_urls(
+        list(reversed(urls)), credential=key, transform=name_and_data, shuffle=True, seed=5
+    )
+    with pytest.raises(ValueError, match="saved from an IterableBlobDataset over 23 blobs"):
+        names_of(resumed_loader(reordered, state))
