@@ -86,6 +86,8 @@ _SINGLE_PROCESS_DCP = "torch.distributed is disabled"
 # advice for real data loaders, which a toy example does not need: ignored on the
 # Lightning page only (message prefixes: PYTHONWARNINGS cannot hold a comma).
 PAGE_WARNINGS = {
+    # torchdata 0.11's StatefulDataLoader calls a torch function deprecated since.
+    "docs/datasets.rst": ["ignore:'set_vital' is deprecated"],
     "docs/lightning.rst": [
         "ignore:`isinstance(treespec:FutureWarning",
         "ignore:The 'train_dataloader' does not have many workers",

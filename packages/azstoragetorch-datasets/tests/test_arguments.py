@@ -160,6 +160,8 @@ class _Unread:
     """Stands in for a Blob whose reader is never opened: no request is sent."""
 
     _reader_called = False
+    container_name = "c"  # noted as yielded, for a mid-epoch resume
+    blob_name = "blob"
 
     def _start_reading(self, pool: object) -> None:
         pass

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import itertools
 from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any, TypeVar, cast
@@ -13,6 +14,14 @@ from azstoragetorch._core._credentials import Credential
 from azstoragetorch.datasets import _factories
 from azstoragetorch.datasets._blob import Blob, to_sample
 from azstoragetorch.datasets._read_ahead import ReadAhead, read_ahead
+from azstoragetorch.datasets._resume import (
+    ITERABLE_KIND,
+    Progress,
+    check_state,
+    dataset_identity,
+    field,
+    skip_yielded,
+)
 from azstoragetorch.datasets._sharding import (
     ProcessGroup,
     UnevenShares,
@@ -90,6 +99,11 @@ class IterableBlobDataset(torch.utils.data.IterableDataset[_T_co]):
     the place of a randomly drawn one. ``shuffle_buffer_size=None`` holds the
     whole listing per worker and gives a uniform shuffle.
 
+    **Resuming mid-epoch.** With torchdata's ``StatefulDataLoader``, a loader's
+    ``state_dict()`` saved after some batches and loaded into a new loader (in a
+    new process too) yields the rest of the epoch in the same order; the skipped
+    samples are listed again but not read. See :meth:`state_dict`.
+
     The dataset pickles, so ``fork``, ``spawn`` and ``forkserver`` workers all work
     (the ``transform`` and credential must pickle for the latter two), as do
     ``persistent_workers=True`` and any number of epochs.
@@ -112,6 +126,11 @@ class IterableBlobDataset(torch.utils.data.IterableDataset[_T_co]):
         self._buffer_size: int | None = DEFAULT_BUFFER_SIZE
         self._epoch = 0
         self._iterating = 0
+        # Mid-epoch resume: the progress of the current (or last) iteration in this
+        # process, and the one load_state_dict() asked the next iteration to resume.
+        self._progress: Progress | None = None
+        self._resume: Progress | None = None
+        self._identity: str | None = None
 
     def _configure(
         self,
@@ -209,14 +228,131 @@ class IterableBlobDataset(torch.utils.data.IterableDataset[_T_co]):
         self._epoch = checked
 
     def __iter__(self) -> Iterator[_T_co]:
-        """Yield this worker's (and rank's) share of the samples, in epoch order."""
+        """Yield this worker's (and rank's) share of the samples, in epoch order.
+
+        After :meth:`load_state_dict`, the share resumes after the samples the
+        state counts as yielded.
+        """
+        resume, self._resume = self._resume, None
+        # Set now, not when the first sample is asked for: a state_dict() taken
+        # between iter() and the first sample describes this iteration.
+        self._progress = dataclasses.replace(resume) if resume else Progress(self._epoch)
+        return self._samples(self._progress, resume)
+
+    def _samples(self, progress: Progress, resume: Progress | None) -> Iterator[_T_co]:
         self._iterating += 1
         try:
-            with contextlib.closing(read_ahead(self._share(), self._read_ahead)) as ahead:
+            blobs = self._share()
+            if resume is not None:
+                skip_yielded(blobs, resume)
+            with contextlib.closing(read_ahead(blobs, self._read_ahead)) as ahead:
                 for blob in ahead:
-                    yield self._transform(blob)
+                    sample = self._transform(blob)
+                    # Counted before it is handed out: a state taken once the
+                    # DataLoader has the sample must not yield it again.
+                    progress.note(blob)
+                    yield sample
         finally:
             self._iterating -= 1
+
+    # -- mid-epoch resume (torchdata's StatefulDataLoader) ------------------------
+
+    def state_dict(self) -> dict[str, Any]:
+        """Where this process's iteration of the epoch got to, for a mid-epoch resume.
+
+        torchdata's ``StatefulDataLoader`` calls it in each DataLoader worker (or in
+        the main process without workers) and keeps the result in its own
+        ``state_dict()``; you rarely call it yourself. The state holds the epoch,
+        the number of samples of this worker's share yielded so far and a digest
+        of their names, the shuffle and sharding settings, and the container URL
+        and prefix (or a hash of the blob URLs) of the dataset, never a SAS token
+        nor the listing: a few hundred bytes, however many blobs there are.
+        """
+        progress = self._resume or self._progress or Progress(self._epoch)
+        rank, world_size, worker, num_workers = self._position()
+        return {
+            "azstoragetorch": ITERABLE_KIND,
+            "version": 1,
+            "dataset": self._dataset_identity(),
+            "shuffle": self._shuffle,
+            "seed": self._seed,
+            "shuffle_buffer_size": self._buffer_size,
+            "shard_by_rank": self._shard_by_rank,
+            "uneven_shares": self._uneven_shares,
+            "rank": rank,
+            "world_size": world_size,
+            "worker": worker,
+            "num_workers": num_workers,
+            "epoch": progress.epoch,
+            "yielded": progress.count,
+            "digest": progress.digest.hex(),
+        }
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Resume the next iteration where the state from :meth:`state_dict` left off.
+
+        The next iteration (only that one) relists the container, skips the
+        samples the state counts as yielded without reading them, and yields the
+        rest of the epoch in the same order. It also sets the epoch to the
+        state's. torchdata's ``StatefulDataLoader.load_state_dict()`` calls it in
+        each worker with that worker's state; create the loader with the same
+        ``num_workers``, on the same rank of a process group of the same size.
+
+        :raises TypeError: if ``state_dict`` is not a dict, or one of its values
+            has the wrong type.
+        :raises ValueError: if the state is not an ``IterableBlobDataset`` state,
+            comes from a dataset over other blobs, or from one with other
+            ``shuffle``, ``seed``, ``shuffle_buffer_size``, ``shard_by_rank`` or
+            ``uneven_shares``, or from another rank, world size, worker or number
+            of workers.
+
+        Iterating raises ``ValueError`` if the container changed so that the
+        samples yielded before are no longer the first of this worker's share
+        (see "Resuming mid-epoch" in the datasets guide).
+        """
+        state = check_state(state_dict, ITERABLE_KIND, self._dataset_identity())
+        settings: list[tuple[str, object, type[Any]]] = [
+            ("shuffle", self._shuffle, bool),
+            ("seed", self._seed, int),
+            ("shuffle_buffer_size", self._buffer_size, object),
+            ("shard_by_rank", self._shard_by_rank, bool),
+            ("uneven_shares", self._uneven_shares, str),
+        ]
+        names = ("rank", "world_size", "worker", "num_workers")
+        position = zip(names, self._position(), strict=True)
+        settings += [(name, value, int) for name, value in position]
+        for name, value, kind in settings:
+            saved = field(state, name, kind)
+            if saved != value:
+                raise ValueError(
+                    f"The state was saved with {name}={saved!r}, and this dataset "
+                    f"iterates with {name}={value!r}: resume with the same dataset "
+                    "settings, DataLoader num_workers and process group as were saved."
+                )
+        epoch, count = field(state, "epoch", int), field(state, "yielded", int)
+        digest = field(state, "digest", str)
+        if epoch < 0 or count < 0:
+            raise ValueError(
+                f"The state's epoch ({epoch}) and yielded count ({count}) must be 0 or more."
+            )
+        try:
+            raw = bytes.fromhex(digest)
+        except ValueError:
+            raise ValueError("The state's 'digest' is not hexadecimal.") from None
+        self._epoch = epoch
+        self._resume = Progress(epoch, count, raw)
+
+    def _position(self) -> tuple[int, int, int, int]:
+        """``(rank, world_size, worker, num_workers)`` whose share this process yields."""
+        rank, world_size = (0, 1)
+        if self._shard_by_rank:
+            rank, world_size = process_group() or self._process_group or (0, 1)
+        return (rank, world_size, *worker_info())
+
+    def _dataset_identity(self) -> str:
+        if self._identity is None:
+            self._identity = dataset_identity(self._blobs)
+        return self._identity
 
     def _share(self) -> Iterator[Blob]:
         """This worker's blobs: the epoch's order, dealt to ranks, then to workers."""
@@ -237,6 +373,9 @@ class IterableBlobDataset(torch.utils.data.IterableDataset[_T_co]):
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
         state["_iterating"] = 0
+        # Progress belongs to the process that iterated; each DataLoader worker gets
+        # its own state from StatefulDataLoader.
+        state["_progress"] = state["_resume"] = None
         state["_process_group"] = process_group() or self._process_group
         return state
 

@@ -12,6 +12,7 @@ from azstoragetorch._core._credentials import Credential
 from azstoragetorch.datasets import _factories
 from azstoragetorch.datasets._blob import Blob, to_sample
 from azstoragetorch.datasets._read_ahead import ReadAhead, read_ahead
+from azstoragetorch.datasets._resume import MAP_KIND, check_state, dataset_identity
 from azstoragetorch.datasets._shuffle import reject_map_shuffle
 from azstoragetorch.datasets._sources import check_transform
 from azstoragetorch.options import ClientOptions
@@ -53,6 +54,10 @@ class BlobDataset(torch.utils.data.Dataset[_T_co]):
     connections on first use; the dataset pickles, so ``fork``, ``spawn`` and
     ``forkserver`` workers all work, as long as the ``transform`` and credential
     pickle too for the latter two.
+
+    **Resuming mid-epoch.** With torchdata's ``StatefulDataLoader`` the sampler's
+    position is saved and restored, so a resumed loader reads only the samples the
+    epoch has not yielded yet; see :meth:`state_dict`.
     """
 
     def __init__(
@@ -62,6 +67,7 @@ class BlobDataset(torch.utils.data.Dataset[_T_co]):
         check_transform(transform)
         self._transform = cast(Callable[[Blob], _T_co], transform or to_sample)
         self._read_ahead = ReadAhead()
+        self._identity: str | None = None
 
     # -- construction -------------------------------------------------------------
 
@@ -123,6 +129,34 @@ class BlobDataset(torch.utils.data.Dataset[_T_co]):
         blobs = (self._blobs[index] for index in indices)
         with contextlib.closing(read_ahead(blobs, self._read_ahead)) as ahead:
             return [self._transform(blob) for blob in ahead]
+
+    # -- mid-epoch resume (torchdata's StatefulDataLoader) ------------------------
+
+    def state_dict(self) -> dict[str, Any]:
+        """What a resumed loader checks the dataset against: which blobs it holds.
+
+        A map-style dataset keeps no progress: ``StatefulDataLoader`` resumes it
+        through its sampler. The state names the dataset by a hash of its blob
+        URLs (without their query strings, so never a SAS token), so that a state
+        is not loaded into a dataset over other blobs, where the sampler's indices
+        would pick other samples.
+        """
+        return {"azstoragetorch": MAP_KIND, "version": 1, "dataset": self._dataset_identity()}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Check that ``state_dict`` was saved from a dataset over the same blobs.
+
+        :raises TypeError: if ``state_dict`` is not a dict.
+        :raises ValueError: if it is not a ``BlobDataset`` state, or was saved
+            from a dataset over other blobs (another container or prefix, or a
+            container whose listing has changed since).
+        """
+        check_state(state_dict, MAP_KIND, self._dataset_identity())
+
+    def _dataset_identity(self) -> str:
+        if self._identity is None:
+            self._identity = dataset_identity(self._blobs)
+        return self._identity
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self._blobs!r})"

@@ -1,0 +1,273 @@
+"""Mid-epoch resume with torchdata's StatefulDataLoader, in a new process, on Azurite."""
+
+import itertools
+import json
+import multiprocessing
+
+import pytest
+from _gloo import run_ranks
+from _resume_children import in_child, ranks_resume, ranks_save
+
+NAMES = [f"r/{index:02d}" for index in range(23)]
+CONTENTS = {name: name.encode() * 3 for name in NAMES}
+
+
+def in_new_process(function, settings, container, azurite, out):
+    process = multiprocessing.get_context("spawn").Process(
+        target=in_child,
+        args=(function, settings, container.url, azurite.account_name, azurite.account_key, out),
+    )
+    process.start()
+    process.join(120)
+    assert process.exitcode == 0, f"{function} failed"
+
+
+def flat(batches):
+    return list(itertools.chain.from_iterable(batches))
+
+
+def read_names(gets, container):
+    """The names of the blobs read, from the paths of their GETs."""
+    return sorted(get.split(f"{container.name}/", 1)[1] for get in gets)
+
+
+def read(path):
+    with open(path) as f:
+        return json.load(f)
+
+
+def save_and_resume(settings, container, azurite, tmp_path):
+    out = str(tmp_path / "run")
+    in_new_process("save_after", settings, container, azurite, out)
+    in_new_process("resume", settings, container, azurite, out)
+    return read(out), read(out + ".resumed")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("workers", [0, 2])
+@pytest.mark.parametrize("shuffle", [False, True])
+def test_iterable_resume_in_a_new_process_yields_the_rest_of_the_epoch(
+    blobs, container, azurite, tmp_path, workers, shuffle
+):
+    blobs(CONTENTS)
+    settings = {
+        "dataset": "iterable",
+        "workers": workers,
+        "batch_size": 2,
+        "batches": 3,
+        "shuffle": shuffle,
+    }
+    saved, resumed = save_and_resume(settings, container, azurite, tmp_path)
+    epoch, seen, rest = flat(saved["epoch"]), flat(saved["seen"]), flat(resumed["rest"])
+    assert sorted(epoch) == NAMES
+    assert (epoch == NAMES) is (not shuffle and workers == 0)
+    assert len(seen) == 6
+    # Exactly the samples not yet yielded, in the epoch's order, batched as before.
+    assert seen + rest == epoch
+    assert saved["seen"] + resumed["rest"] == saved["epoch"]
+    # The skipped samples were listed again but never read: one GET per sample left.
+    assert read_names(resumed["gets"], container) == sorted(rest)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("workers", [0, 2])
+def test_map_dataset_resumes_through_its_sampler(blobs, container, azurite, tmp_path, workers):
+    blobs(CONTENTS)
+    settings = {
+        "dataset": "map",
+        "workers": workers,
+        "batch_size": 2,
+        "batches": 3,
+        "shuffle": True,
+    }
+    saved, resumed = save_and_resume(settings, container, azurite, tmp_path)
+    epoch, seen, rest = flat(saved["epoch"]), flat(saved["seen"]), flat(resumed["rest"])
+    assert sorted(epoch) == NAMES
+    assert epoch != NAMES
+    assert seen + rest == epoch
+    assert read_names(resumed["gets"], container) == sorted(rest)
+
+
+@pytest.mark.slow
+def test_two_ranks_with_workers_and_shuffle_resume_their_own_shares(
+    blobs, container, azurite, tmp_path
+):
+    blobs(CONTENTS)
+    settings = json.dumps(
+        {"dataset": "iterable", "workers": 2, "batch_size": 2, "batches": 3, "shuffle": True}
+    )
+    out = str(tmp_path / "run")
+    run_ranks(ranks_save, 2, azurite, container.url, out, settings)
+    run_ranks(ranks_resume, 2, azurite, container.url, out, settings)
+    saved = [read(f"{out}.rank{rank}") for rank in range(2)]
+    resumed = [read(f"{out}.rank{rank}.resumed") for rank in range(2)]
+    epochs = [flat(run["epoch"]) for run in saved]
+    # The ranks partition the shuffled epoch ("pad" repeats the first sample once).
+    assert sorted(epochs[0] + epochs[1]) == sorted([*NAMES, epochs[0][0]])
+    assert epochs[0] != NAMES[0::2]  # shuffled
+    for rank in range(2):
+        seen, rest = flat(saved[rank]["seen"]), flat(resumed[rank]["rest"])
+        assert len(seen) == 6
+        assert seen + rest == epochs[rank], rank
+        assert read_names(resumed[rank]["gets"], container) == sorted(rest)
+
+
+@pytest.mark.slow
+def test_two_ranks_resume_a_map_dataset_through_a_distributed_sampler(
+    blobs, container, azurite, tmp_path
+):
+    blobs(CONTENTS)
+    settings = json.dumps(
+        {
+            "dataset": "map",
+            "workers": 2,
+            "batch_size": 2,
+            "batches": 3,
+            "distributed": True,
+        }
+    )
+    out = str(tmp_path / "run")
+    run_ranks(ranks_save, 2, azurite, container.url, out, settings)
+    run_ranks(ranks_resume, 2, azurite, container.url, out, settings)
+    saved = [read(f"{out}.rank{rank}") for rank in range(2)]
+    resumed = [read(f"{out}.rank{rank}.resumed") for rank in range(2)]
+    epochs = [flat(run["epoch"]) for run in saved]
+    # DistributedSampler pads the shorter share with a repeat: 12 each.
+    assert [len(epoch) for epoch in epochs] == [12, 12]
+    assert set(epochs[0]) | set(epochs[1]) == set(NAMES)
+    for rank in range(2):
+        seen, rest = flat(saved[rank]["seen"]), flat(resumed[rank]["rest"])
+        assert seen + rest == epochs[rank], rank
+        assert read_names(resumed[rank]["gets"], container) == sorted(rest)
+
+
+# torchdata 0.11 calls a deprecated torch function when a loader is created.
+TORCHDATA = pytest.mark.filterwarnings("ignore:'set_vital' is deprecated:UserWarning")
+
+
+def names_of(loader):
+    return [name for batch in loader for name in batch["name"]]
+
+
+def save_in_process(dataset, batches):
+    from torchdata.stateful_dataloader import StatefulDataLoader
+
+    loader = StatefulDataLoader(dataset, batch_size=2)
+    seen = []
+    for batch in loader:
+        seen += batch["name"]
+        if len(seen) == 2 * batches:
+            return seen, loader.state_dict()
+    raise AssertionError("the epoch ended before the state was saved")
+
+
+def resumed_loader(dataset, state):
+    from torchdata.stateful_dataloader import StatefulDataLoader
+
+    loader = StatefulDataLoader(dataset, batch_size=2)
+    loader.load_state_dict(state)
+    return loader
+
+
+@TORCHDATA
+def test_iterable_resume_takes_changes_after_the_resume_point_and_refuses_earlier_ones(
+    blobs, container, key
+):
+    from _resume_children import name_and_data
+
+    from azstoragetorch.datasets import IterableBlobDataset
+
+    blobs(CONTENTS)
+
+    def dataset():
+        return IterableBlobDataset.from_container_url(
+            container.url, credential=key, transform=name_and_data
+        )
+
+    seen, state = save_in_process(dataset(), 3)
+    assert seen == NAMES[:6]
+    # Deleted and added after the resume point: the rest of the epoch is what is
+    # listed there now.
+    container.client.delete_blob("r/10")
+    container.client.upload_blob("r/99", b"late")
+    expected = [name for name in NAMES[6:] if name != "r/10"] + ["r/99"]
+    assert names_of(resumed_loader(dataset(), state)) == expected
+    # Deleted, or added, before the resume point: refused, naming what to do.
+    for change in ("delete", "add"):
+        if change == "delete":
+            container.client.delete_blob("r/02")
+        else:
+            container.client.upload_blob("r/02", b"back")
+            container.client.upload_blob("r/00a", b"new")
+        with pytest.raises(ValueError, match="listing changed since the state was saved"):
+            names_of(resumed_loader(dataset(), state))
+
+
+@TORCHDATA
+def test_map_resume_refuses_a_container_whose_listing_changed(blobs, container, key):
+    from _resume_children import name_and_data
+
+    from azstoragetorch.datasets import BlobDataset
+
+    blobs(CONTENTS)
+
+    def dataset():
+        return BlobDataset.from_container_url(
+            container.url, credential=key, transform=name_and_data
+        )
+
+    _, state = save_in_process(dataset(), 3)
+    assert names_of(resumed_loader(dataset(), state)) == NAMES[6:]
+    container.client.upload_blob("r/99", b"late")
+    with pytest.raises(ValueError, match="cannot be loaded into one over 24 blobs"):
+        names_of(resumed_loader(dataset(), state))
+
+
+@TORCHDATA
+def test_a_state_of_another_container_or_prefix_is_refused(blobs, container, key):
+    from _resume_children import name_and_data
+
+    from azstoragetorch.datasets import IterableBlobDataset
+
+    blobs(CONTENTS)
+    _, state = save_in_process(
+        IterableBlobDataset.from_container_url(
+            container.url, credential=key, transform=name_and_data
+        ),
+        1,
+    )
+    other = IterableBlobDataset.from_container_url(
+        container.url, prefix="r/1", credential=key, transform=name_and_data
+    )
+    with pytest.raises(ValueError, match=r"over the container .* cannot be loaded into one over"):
+        names_of(resumed_loader(other, state))
+
+
+@TORCHDATA
+def test_a_shuffled_dataset_of_blob_urls_resumes_too(blobs, container, key):
+    from _resume_children import name_and_data
+
+    from azstoragetorch.datasets import IterableBlobDataset
+
+    urls = blobs(CONTENTS)
+
+    def dataset():
+        stream = IterableBlobDataset.from_blob_urls(
+            urls, credential=key, transform=name_and_data, shuffle=True, seed=5
+        )
+        stream.set_epoch(2)
+        return stream
+
+    from torchdata.stateful_dataloader import StatefulDataLoader
+
+    epoch = names_of(StatefulDataLoader(dataset(), batch_size=2))
+    assert sorted(epoch) == NAMES
+    assert epoch != NAMES
+    seen, state = save_in_process(dataset(), 4)
+    assert seen + names_of(resumed_loader(dataset(), state)) == epoch
+    # The same URLs with another order are other samples at each index: refused.
+    reordered = IterableBlobDataset.from_blob_urls(
+        list(reversed(urls)), credential=key, transform=name_and_data, shuffle=True, seed=5
+    )
+    with pytest.raises(ValueError, match="saved from an IterableBlobDataset over 23 blobs"):
+        names_of(resumed_loader(reordered, state))
