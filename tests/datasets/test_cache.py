@@ -275,6 +275,7 @@ def test_two_processes_filling_one_cache_fetch_each_blob_once(
     out = tmp_path / "out"
     out.mkdir()
     context = multiprocessing.get_context("spawn")
+    start = context.Barrier(2)
     children = [
         context.Process(
             target=_dataset_children.fill_cache,
@@ -284,6 +285,7 @@ def test_two_processes_filling_one_cache_fetch_each_blob_once(
                 azurite.account_key,
                 str(cache_dir),
                 str(out / f"{index}.json"),
+                start,
             ),
         )
         for index in range(2)
