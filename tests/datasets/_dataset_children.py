@@ -133,12 +133,11 @@ def fill_cache(
 ) -> None:
     """Read every blob through the cache in ``cache_dir``, starting when every
     process passes ``start``; record the samples and the GETs sent."""
+    from _recording import recording  # type: ignore[import-not-found]
     from azure.core.credentials import AzureNamedKeyCredential
     from torch.utils.data import DataLoader
 
     from azstoragetorch.datasets import IterableBlobDataset
-
-    from _recording import recording  # type: ignore[import-not-found]
 
     dataset = IterableBlobDataset.from_container_url(
         container_url,
