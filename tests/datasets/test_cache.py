@@ -333,6 +333,7 @@ def test_an_unwritable_cache_dir_means_no_cache_and_one_warning(
                 container.url, credential=key, cache_dir=cache_dir
             )
         assert len(caught) == 1
+        assert caught[0].filename == __file__  # points at the factory's caller
         with warnings.catch_warnings():
             warnings.simplefilter("error")  # no more warnings while reading
             for _ in range(2):

@@ -419,7 +419,7 @@ def _prepare(directory: str, max_bytes: int | None) -> BlobCache | None:
             f"cache_dir {directory!r} cannot be used ({error.strerror or error}): blobs "
             "are read from storage without a cache.",
             RuntimeWarning,
-            stacklevel=5,
+            stacklevel=6,  # the caller of a dataset factory
         )
         return None
     return BlobCache(directory, max_bytes)
