@@ -19,6 +19,7 @@ import pytest
 from _fixtures import container_sas, random_bytes
 
 from azstoragetorch.datasets import BlobDataset, IterableBlobDataset
+from azstoragetorch.datasets._cache import flush_pending
 from azstoragetorch.io import BlobIO
 
 pytestmark = pytest.mark.azurite
@@ -27,11 +28,13 @@ DATASETS = pytest.mark.parametrize("dataset_cls", [BlobDataset, IterableBlobData
 
 
 def epoch(dataset):
-    """One epoch's samples, as (URL, data) pairs."""
+    """One epoch's samples, as (URL, data) pairs, once the copies are all written
+    (small blobs' copies are written by a thread of the cache, after the sample)."""
     if isinstance(dataset, BlobDataset):
         samples = dataset.__getitems__(list(range(len(dataset))))
     else:
         samples = list(dataset)
+    flush_pending()
     return [(sample["url"], sample["data"]) for sample in samples]
 
 
@@ -118,6 +121,7 @@ def test_a_changed_blob_by_url_is_read_from_the_conditional_get(
         urls[:2], credential=key, cache_dir=cache_dir, transform=to_sample
     )
     old_etag = dataset[1][0]
+    flush_pending()
     container.client.upload_blob("b01", b"changed", overwrite=True)
     recorder.requests.clear()
     etag, content_type, data = dataset[1]
@@ -126,6 +130,7 @@ def test_a_changed_blob_by_url_is_read_from_the_conditional_get(
     assert etag == container.client.get_blob_client("b01").get_blob_properties().etag
     assert content_type == "application/octet-stream"
     assert len(recorder.requests) == 1  # the conditional GET brought the new content
+    flush_pending()
     recorder.requests.clear()
     assert dataset[1] == (etag, content_type, b"changed")
     assert len(recorder.requests) == 1  # and that is now the copy: 304
@@ -213,6 +218,7 @@ def test_reader_takes_its_own_cache(blobs, contents, container, key, tmp_path, r
     blob = dataset._blobs[2]
     with blob.reader(cache_dir=tmp_path / "mine", cache_max_bytes=10**6) as f:
         assert f.read() == contents["b02"]
+    flush_pending()
     recorder.requests.clear()
     with dataset._blobs[2].reader(cache_dir=tmp_path / "mine", cache_max_bytes=10**6) as f:
         assert isinstance(f, BlobIO)

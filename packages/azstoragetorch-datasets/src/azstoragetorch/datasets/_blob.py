@@ -19,7 +19,7 @@ from azstoragetorch._core._blob_client import (
 from azstoragetorch._core._body import BODY_ERRORS, BodyReader
 from azstoragetorch._core._credentials import UsedCredential
 from azstoragetorch._core._url import BlobURL
-from azstoragetorch.datasets._cache import IN_MEMORY, BlobCache, Entry, check_cache
+from azstoragetorch.datasets._cache import IN_MEMORY, BlobCache, Entry, Lock, check_cache
 from azstoragetorch.datasets._dataset_clients import ClientFactory
 from azstoragetorch.io import BlobIO
 from azstoragetorch.options import ClientOptions
@@ -186,11 +186,14 @@ class Blob:
         name = cache.entry_name(self._url, known.etag)
         found = cache.read(name, known.size)
         if found is None and cache.fits(known.size):
-            with cache.locked(self._url):
+            lock = cache.lock(self._url)
+            try:
                 # Whoever held the lock before may have just stored the copy.
                 found = cache.read(name, known.size)
                 if found is None:
-                    return self._fetch_and_store(cache, index=False)
+                    return self._fetch_and_store(cache, lock, index=False)
+            finally:
+                lock.release()
         if found is None:
             return self._open_remote()[0]
         return BlobIO._from_content(self._url, found, known.etag)
@@ -202,14 +205,17 @@ class Blob:
         opened = self._open_if_unchanged(cache, checked)
         if opened is not None:
             return opened
-        with cache.locked(self._url):
+        lock = cache.lock(self._url)
+        try:
             # Another process may have stored a copy while this one waited.
             stored = cache.read_index(self._url)
             if stored is not None and stored != checked:
                 opened = self._open_if_unchanged(cache, stored)
                 if opened is not None:
                     return opened
-            return self._fetch_and_store(cache, index=True)
+            return self._fetch_and_store(cache, lock, index=True)
+        finally:
+            lock.release()
 
     def _open_if_unchanged(self, cache: BlobCache, stored: BlobProperties | None) -> BlobIO | None:
         """The stored copy if the service says it is current; the new content if the
@@ -242,18 +248,16 @@ class Blob:
         body.release()
         if self._properties is None:
             self._properties = properties
-        if cache.fits(properties.size):
-            with cache.new_entry(
-                cache.entry_name(self._url, properties.etag), len(content)
-            ) as entry:
-                entry.write(memoryview(content))
-                entry.commit()
-            if entry.stored:
-                cache.store_index(self._url, properties)
+        name = cache.entry_name(self._url, properties.etag)
+        cache.store_later(name, content, Lock(-1), (self._url, properties))
         return BlobIO._from_content(self._url, content, properties.etag)
 
-    def _fetch_and_store(self, cache: BlobCache, *, index: bool) -> BlobIO:
-        """Read the blob from storage, store its copy, and return a reader of it."""
+    def _fetch_and_store(self, cache: BlobCache, lock: Lock, *, index: bool) -> BlobIO:
+        """Read the blob from storage, store its copy, and return a reader of it.
+
+        ``lock`` (the blob's stripe) is held until the copy is in place: a small
+        blob's copy is written by the cache's writer thread, which releases it.
+        """
         remote, client = self._open_remote()
         keep_remote = False
         try:
@@ -261,24 +265,23 @@ class Blob:
             if opened is None or not cache.fits(opened.size):
                 keep_remote = True
                 return remote
-            with cache.new_entry(cache.entry_name(self._url, opened.etag), opened.size) as entry:
-                if opened.size <= IN_MEMORY:
-                    content = bytearray(opened.size)
-                    remote.readinto(content)
-                    entry.write(memoryview(content))
-                    entry.commit()
-                    result = BlobIO._from_content(self._url, content, opened.etag)
-                else:
-                    _copy(remote, entry, opened.size)
-                    mapped = entry.commit()
-                    if mapped is None:  # not stored: read on from storage
-                        remote.seek(0)
-                        keep_remote = True
-                        return remote
-                    result = BlobIO._from_content(self._url, mapped, opened.etag)
-            if index and entry.stored:
-                cache.store_index(self._url, opened)
-            return result
+            name = cache.entry_name(self._url, opened.etag)
+            url_index = (self._url, opened) if index else None
+            if opened.size <= IN_MEMORY:
+                content = bytearray(opened.size)
+                remote.readinto(content)
+                cache.store_later(name, content, lock.detach(), url_index)
+                return BlobIO._from_content(self._url, content, opened.etag)
+            with cache.new_entry(name, opened.size) as entry:
+                _copy(remote, entry, opened.size)
+                mapped = entry.commit()
+            if mapped is None:  # not stored: read on from storage
+                remote.seek(0)
+                keep_remote = True
+                return remote
+            if url_index is not None:
+                cache.store_index(*url_index)
+            return BlobIO._from_content(self._url, mapped, opened.etag)
         finally:
             if not keep_remote:
                 remote.close()

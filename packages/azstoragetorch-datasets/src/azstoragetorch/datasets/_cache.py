@@ -27,14 +27,17 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import itertools
 import json
 import mmap
+import multiprocessing.util
 import os
+import queue
 import tempfile
 import threading
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable
 from typing import Any
 
 from azstoragetorch._core._blob_client import BlobProperties
@@ -46,7 +49,7 @@ try:
 except ImportError:  # pragma: no cover - Windows has no flock; copies are still atomic
     fcntl = None  # type: ignore[assignment]
 
-__all__ = ["IN_MEMORY", "BlobCache", "check_cache"]
+__all__ = ["IN_MEMORY", "BlobCache", "Entry", "Lock", "check_cache", "flush_pending"]
 
 # Copies up to this size are read into memory on a hit (the network reader's first
 # window holds as much); larger ones are memory-mapped.
@@ -59,6 +62,8 @@ _STRIPES = 256
 _SCAN_EVERY = 16
 # Eviction makes room down to this fraction of the bound, so it runs in batches.
 _LOW_WATER = 0.9
+# Copies waiting for the writer thread, per process.
+_PENDING = 64
 # A temporary file untouched this long belongs to a process that died mid-write.
 _STALE_SECONDS = 3600.0
 
@@ -180,31 +185,63 @@ class BlobCache:
         """Whether a copy of ``size`` bytes may be stored at all."""
         return self.storing() and (self.max_bytes is None or size <= self.max_bytes)
 
-    @contextlib.contextmanager
-    def locked(self, url: BlobURL) -> Iterator[None]:
-        """Hold ``url``'s lock stripe: other processes and threads fetching the same
-        blob wait here, then find its copy."""
+    def lock(self, url: BlobURL) -> Lock:
+        """Take ``url``'s lock stripe, waiting for it: other processes and threads
+        fetching the same blob wait here too, then find its copy. Release it with
+        :meth:`Lock.release`."""
         if fcntl is None or not self.storing():
-            yield
-            return
+            return Lock(-1)
         stripe = int(_hash(_identity(url))[:8], 16) % _STRIPES
-        locks = os.path.join(self.directory, ".locks")
+        path = os.path.join(self.directory, ".locks", f"{stripe:02x}")
         try:
-            os.makedirs(locks, mode=0o700, exist_ok=True)
-            fd = os.open(
-                os.path.join(locks, f"{stripe:02x}"), os.O_RDWR | os.O_CREAT | _CLOEXEC, 0o600
-            )
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | _CLOEXEC, 0o600)
+        except FileNotFoundError:
+            # .locks was removed (a user clearing the cache): make it for next time.
+            with contextlib.suppress(OSError):
+                os.mkdir(os.path.dirname(path), 0o700)
+            return Lock(-1)
         except OSError:
-            yield  # storing will fail too, and say so once
-            return
+            return Lock(-1)  # storing will fail too, and say so once
+        # Noted before waiting: a child forked meanwhile must not keep it locked.
+        _held.add(fd)
         try:
             # A separate open file per holder: flock excludes threads of one
             # process as well as other processes, and the kernel drops it if the
             # holder dies.
             fcntl.flock(fd, fcntl.LOCK_EX)
-            yield
-        finally:
-            os.close(fd)
+        except BaseException:
+            Lock(fd).release()
+            raise
+        return Lock(fd)
+
+    def store_later(
+        self,
+        name: str,
+        content: bytes | bytearray,
+        lock: Lock,
+        index: tuple[BlobURL, BlobProperties] | None = None,
+    ) -> None:
+        """Store ``content`` as copy ``name`` in this process's writer thread, then
+        release ``lock``; with ``index``, also record the copy's properties.
+
+        The reader of the blob need not wait for the disk: a slow file system delays
+        only the copy, and a process that wants the blob meanwhile waits for the lock.
+        """
+        if not self.fits(len(content)):
+            lock.release()
+            return
+
+        def store() -> None:
+            try:
+                with self.new_entry(name, len(content)) as entry:
+                    entry.write(memoryview(content))
+                    entry.commit()
+                if index is not None and entry.stored:
+                    self.store_index(*index)
+            finally:
+                lock.release()
+
+        _writer.get().submit(store)
 
     def new_entry(self, name: str, size: int) -> Entry:
         """A copy to write, ``size`` bytes; room is made for it first."""
@@ -292,6 +329,83 @@ class BlobCache:
         return total
 
 
+class Lock:
+    """A lock stripe held by this process (or nothing, for ``-1``)."""
+
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
+
+    def detach(self) -> Lock:
+        """Hand the lock to a new owner; releasing this one then does nothing."""
+        fd, self._fd = self._fd, -1
+        return Lock(fd)
+
+    def release(self) -> None:
+        fd, self._fd = self._fd, -1
+        if fd >= 0:
+            _held.discard(fd)
+            os.close(fd)  # the last descriptor of the open file: flock ends
+
+
+# The descriptors of the lock stripes this process holds. A forked child closes its
+# copies at once: an inherited descriptor would hold the parent's lock for as long
+# as the child lives, and the child would wait on it forever.
+_held: set[int] = set()
+
+
+def _close_held_after_fork() -> None:
+    for fd in list(_held):
+        with contextlib.suppress(OSError):
+            os.close(fd)
+    _held.clear()
+
+
+os.register_at_fork(after_in_child=_close_held_after_fork)
+
+
+class _Writer:
+    """This process's thread that writes copies, fed by a bounded queue.
+
+    When the disk is slower than storage, the queue fills and readers wait: it
+    holds at most ``_PENDING`` copies (each at most :data:`IN_MEMORY` bytes, and
+    16 KiB for the small blobs of a typical dataset). Pending copies are written
+    before the process exits (DataLoader workers included).
+    """
+
+    def __init__(self) -> None:
+        self._jobs: queue.Queue[Callable[[], None]] = queue.Queue(_PENDING)
+        thread = threading.Thread(target=self._run, name="azstoragetorch-cache", daemon=True)
+        thread.start()
+        multiprocessing.util.Finalize(None, self.flush, exitpriority=10)
+
+    def submit(self, job: Callable[[], None]) -> None:
+        self._jobs.put(job)
+
+    def flush(self) -> None:
+        """Wait until every copy submitted so far is written (or given up)."""
+        self._jobs.join()
+
+    def _run(self) -> None:
+        while True:
+            job = self._jobs.get()
+            try:
+                job()
+            except BaseException:
+                pass
+            finally:
+                self._jobs.task_done()
+
+
+_writer: ProcessLocal[_Writer] = ProcessLocal(_Writer)
+
+
+def flush_pending() -> None:
+    """Wait for this process's copies still being written (if it has a writer)."""
+    writer = _writer.existing()
+    if writer is not None:
+        writer.flush()
+
+
 class Entry:
     """A copy being written: a temporary file, renamed into place by :meth:`commit`.
 
@@ -306,9 +420,12 @@ class Entry:
         self._fd = -1
         self._path = ""
         self.stored = False
+        # A name no other writer uses (mkstemp's random names cost more to make).
+        self._path = os.path.join(
+            cache.directory, f".tmp-{os.getpid()}-{threading.get_ident()}-{next(_serial)}"
+        )
         try:
-            # mkstemp creates the file with mode 0600.
-            self._fd, self._path = tempfile.mkstemp(prefix=".tmp-", dir=cache.directory)
+            self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT | os.O_EXCL | _CLOEXEC, 0o600)
         except OSError as error:
             cache.stop_storing(error)
 
@@ -414,6 +531,8 @@ def _prepare(directory: str, max_bytes: int | None) -> BlobCache | None:
         fd, probe = tempfile.mkstemp(prefix=".tmp-", dir=directory)
         os.close(fd)
         os.unlink(probe)
+        with contextlib.suppress(FileExistsError):
+            os.mkdir(os.path.join(directory, ".locks"), 0o700)
     except OSError as error:
         warnings.warn(
             f"cache_dir {directory!r} cannot be used ({error.strerror or error}): blobs "
@@ -447,3 +566,5 @@ def _read_all(fd: int, length: int) -> bytes:
 
 
 _CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+# Numbers the temporary files of a thread (with its process and thread IDs).
+_serial = itertools.count()
