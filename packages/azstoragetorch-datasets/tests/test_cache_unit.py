@@ -91,9 +91,9 @@ def test_a_missing_directory_is_made_with_mode_0700_and_parents(tmp_path):
     assert isinstance(cache, BlobCache)
     assert cache.directory == str(tmp_path / "a" / "b")
     assert stat.S_IMODE((tmp_path / "a" / "b").stat().st_mode) == 0o700
-    # The probe file is gone; the lock stripes' folder is ready.
-    assert os.listdir(tmp_path / "a" / "b") == [".locks"]
-    assert stat.S_IMODE((tmp_path / "a" / "b" / ".locks").stat().st_mode) == 0o700
+    # The probe file is gone; the lock file is ready.
+    assert os.listdir(tmp_path / "a" / "b") == [".lock"]
+    assert stat.S_IMODE((tmp_path / "a" / "b" / ".lock").stat().st_mode) == 0o600
 
 
 def test_one_process_shares_one_cache_per_directory_and_bound(tmp_path):
@@ -160,4 +160,4 @@ def test_an_entry_left_unfinished_leaves_nothing(tmp_path):
     with pytest.raises(KeyboardInterrupt), cache.new_entry("a" * 40, 5) as entry:
         entry.write(memoryview(b"hel"))
         raise KeyboardInterrupt
-    assert os.listdir(tmp_path) == [".locks"]
+    assert os.listdir(tmp_path) == [".lock"]

@@ -11,9 +11,11 @@ ETag, so a new name: a copy is never served for a version it does not hold.
   next read can ask the service, with one conditional GET, whether it still holds.
 * ``.tmp-*``: files being written; each is renamed into place once complete, so no
   process ever opens a half-written copy.
-* ``.locks/<nn>``: lock files, one per stripe of blobs; a process holds a blob's
-  stripe while it fetches the blob and stores it, and another process that needs
-  the same blob waits, then finds the copy instead of fetching it again.
+* ``.lock``: one empty file whose bytes are the blobs' locks; a process holds a
+  blob's byte while it fetches the blob and stores its copy, and another process
+  (or thread) that needs the same blob waits, then finds the copy instead of
+  fetching it again. Small copies are written by a thread of their own in each
+  process, so that a slow disk delays the copy, not the sample.
 
 Nothing derived from a credential, a SAS token included, enters a name or a file.
 Each process keeps its own estimate of the bytes stored; once the estimate passes
@@ -25,6 +27,7 @@ reads carry on from the service.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import hashlib
 import itertools
@@ -32,7 +35,7 @@ import json
 import mmap
 import multiprocessing.util
 import os
-import queue
+import struct
 import tempfile
 import threading
 import time
@@ -46,24 +49,28 @@ from azstoragetorch._core._url import BlobURL
 
 try:
     import fcntl
-except ImportError:  # pragma: no cover - Windows has no flock; copies are still atomic
+except ImportError:  # pragma: no cover - Windows: no lock; copies are still atomic
     fcntl = None  # type: ignore[assignment]
+
+# Open-file-description locks: Linux only.
+_OFD_SETLKW: int | None = getattr(fcntl, "F_OFD_SETLKW", None)
 
 __all__ = ["IN_MEMORY", "BlobCache", "Entry", "Lock", "check_cache", "flush_pending"]
 
 # Copies up to this size are read into memory on a hit (the network reader's first
 # window holds as much); larger ones are memory-mapped.
 IN_MEMORY = 16 * 1024 * 1024
-# Lock stripes: two blobs share a stripe (and wait for each other while fetched)
-# with probability 1/256, which costs little and keeps the lock files few.
-_STRIPES = 256
 # Between scans, a process stores at most this fraction of the bound before it
 # looks at the directory again (others' writes and evictions included).
 _SCAN_EVERY = 16
 # Eviction makes room down to this fraction of the bound, so it runs in batches.
 _LOW_WATER = 0.9
-# Copies waiting for the writer thread, per process.
-_PENDING = 64
+# Per process: the threads writing copies (creating files is slow on some file
+# systems; several at once keep up with storage), and the most copies and bytes
+# that wait for them.
+_WRITERS = 4
+_PENDING = 256
+_PENDING_BYTES = 32 * 1024 * 1024
 # A temporary file untouched this long belongs to a process that died mid-write.
 _STALE_SECONDS = 3600.0
 
@@ -186,29 +193,30 @@ class BlobCache:
         return self.storing() and (self.max_bytes is None or size <= self.max_bytes)
 
     def lock(self, url: BlobURL) -> Lock:
-        """Take ``url``'s lock stripe, waiting for it: other processes and threads
-        fetching the same blob wait here too, then find its copy. Release it with
-        :meth:`Lock.release`."""
-        if fcntl is None or not self.storing():
+        """Take ``url``'s lock, waiting for it: other processes and threads fetching
+        the same blob wait here too, then find its copy. Release it with
+        :meth:`Lock.release`.
+
+        The lock is one byte of the file ``.lock``, chosen by a hash of the blob's
+        name, held as an open-file-description lock (Linux): one lock file serves
+        every blob, each holder opens it anew (so threads of one process exclude
+        each other too), and the kernel drops the lock if its holder dies. Where
+        such locks do not exist, nothing is locked: two processes may then both
+        fetch a blob, and each writes a complete copy.
+        """
+        if _OFD_SETLKW is None or not self.storing():
             return Lock(-1)
-        stripe = int(_hash(_identity(url))[:8], 16) % _STRIPES
-        path = os.path.join(self.directory, ".locks", f"{stripe:02x}")
         try:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT | _CLOEXEC, 0o600)
-        except FileNotFoundError:
-            # .locks was removed (a user clearing the cache): make it for next time.
-            with contextlib.suppress(OSError):
-                os.mkdir(os.path.dirname(path), 0o700)
-            return Lock(-1)
+            fd = os.open(
+                os.path.join(self.directory, ".lock"), os.O_RDWR | os.O_CREAT | _CLOEXEC, 0o600
+            )
         except OSError:
             return Lock(-1)  # storing will fail too, and say so once
         # Noted before waiting: a child forked meanwhile must not keep it locked.
         _held.add(fd)
+        offset = int(_hash(_identity(url))[:10], 16)  # 40 bits: a byte per blob
         try:
-            # A separate open file per holder: flock excludes threads of one
-            # process as well as other processes, and the kernel drops it if the
-            # holder dies.
-            fcntl.flock(fd, fcntl.LOCK_EX)
+            fcntl.fcntl(fd, _OFD_SETLKW, struct.pack("hhqqii", fcntl.F_WRLCK, 0, offset, 1, 0, 0))
         except BaseException:
             Lock(fd).release()
             raise
@@ -241,7 +249,7 @@ class BlobCache:
             finally:
                 lock.release()
 
-        _writer.get().submit(store)
+        _writer.get().submit(store, len(content))
 
     def new_entry(self, name: str, size: int) -> Entry:
         """A copy to write, ``size`` bytes; room is made for it first."""
@@ -330,7 +338,7 @@ class BlobCache:
 
 
 class Lock:
-    """A lock stripe held by this process (or nothing, for ``-1``)."""
+    """A blob's lock held by this process (or nothing, for ``-1``)."""
 
     def __init__(self, fd: int) -> None:
         self._fd = fd
@@ -347,7 +355,7 @@ class Lock:
             os.close(fd)  # the last descriptor of the open file: flock ends
 
 
-# The descriptors of the lock stripes this process holds. A forked child closes its
+# The descriptors of the locks this process holds. A forked child closes its
 # copies at once: an inherited descriptor would hold the parent's lock for as long
 # as the child lives, and the child would wait on it forever.
 _held: set[int] = set()
@@ -364,36 +372,57 @@ os.register_at_fork(after_in_child=_close_held_after_fork)
 
 
 class _Writer:
-    """This process's thread that writes copies, fed by a bounded queue.
+    """This process's threads that write copies, and the copies waiting for them.
 
-    When the disk is slower than storage, the queue fills and readers wait: it
-    holds at most ``_PENDING`` copies (each at most :data:`IN_MEMORY` bytes, and
-    16 KiB for the small blobs of a typical dataset). Pending copies are written
-    before the process exits (DataLoader workers included).
+    When the disk is slower than storage, the copies waiting fill up and readers
+    wait: at most ``_PENDING`` copies or ``_PENDING_BYTES`` bytes (or one copy, if
+    larger) wait at a time. Copies still waiting when the process exits are
+    written first (DataLoader workers included).
     """
 
     def __init__(self) -> None:
-        self._jobs: queue.Queue[Callable[[], None]] = queue.Queue(_PENDING)
-        thread = threading.Thread(target=self._run, name="azstoragetorch-cache", daemon=True)
-        thread.start()
+        self._changed = threading.Condition()
+        self._jobs: collections.deque[tuple[Callable[[], None], int]] = collections.deque()
+        self._bytes = 0
+        self._unfinished = 0
+        for number in range(_WRITERS):
+            threading.Thread(
+                target=self._run, name=f"azstoragetorch-cache-{number}", daemon=True
+            ).start()
         multiprocessing.util.Finalize(None, self.flush, exitpriority=10)
 
-    def submit(self, job: Callable[[], None]) -> None:
-        self._jobs.put(job)
+    def submit(self, job: Callable[[], None], size: int) -> None:
+        with self._changed:
+            while self._unfinished and (
+                self._unfinished >= _PENDING or self._bytes + size > _PENDING_BYTES
+            ):
+                self._changed.wait()
+            self._jobs.append((job, size))
+            self._bytes += size
+            self._unfinished += 1
+            self._changed.notify_all()
 
     def flush(self) -> None:
         """Wait until every copy submitted so far is written (or given up)."""
-        self._jobs.join()
+        with self._changed:
+            while self._unfinished:
+                self._changed.wait()
 
     def _run(self) -> None:
         while True:
-            job = self._jobs.get()
+            with self._changed:
+                while not self._jobs:
+                    self._changed.wait()
+                job, size = self._jobs.popleft()
             try:
                 job()
             except BaseException:
                 pass
             finally:
-                self._jobs.task_done()
+                with self._changed:
+                    self._bytes -= size
+                    self._unfinished -= 1
+                    self._changed.notify_all()
 
 
 _writer: ProcessLocal[_Writer] = ProcessLocal(_Writer)
@@ -531,8 +560,7 @@ def _prepare(directory: str, max_bytes: int | None) -> BlobCache | None:
         fd, probe = tempfile.mkstemp(prefix=".tmp-", dir=directory)
         os.close(fd)
         os.unlink(probe)
-        with contextlib.suppress(FileExistsError):
-            os.mkdir(os.path.join(directory, ".locks"), 0o700)
+        os.close(os.open(os.path.join(directory, ".lock"), os.O_RDWR | os.O_CREAT, 0o600))
     except OSError as error:
         warnings.warn(
             f"cache_dir {directory!r} cannot be used ({error.strerror or error}): blobs "
