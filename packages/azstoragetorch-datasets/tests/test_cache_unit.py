@@ -2,7 +2,10 @@
 
 import os
 import pickle
+import signal
 import stat
+import threading
+import warnings
 
 import pytest
 from azure.core.credentials import AzureNamedKeyCredential
@@ -161,3 +164,47 @@ def test_an_entry_left_unfinished_leaves_nothing(tmp_path):
         entry.write(memoryview(b"hel"))
         raise KeyboardInterrupt
     assert os.listdir(tmp_path) == [".lock"]
+
+
+def test_a_blobs_lock_excludes_other_threads_but_not_other_blobs(tmp_path):
+    cache = check_cache(tmp_path, None)
+    assert cache is not None
+    url = BlobURL.parse(f"{CONTAINER}/a")
+    held = cache.lock(url)
+    cache.lock(BlobURL.parse(f"{CONTAINER}/b")).release()  # another blob: no wait
+    taken = threading.Event()
+
+    def take():
+        cache.lock(url).release()
+        taken.set()
+
+    thread = threading.Thread(target=take)
+    thread.start()
+    assert not taken.wait(0.5)  # waiting for the holder
+    held.release()
+    assert taken.wait(30)
+    thread.join()
+
+
+def test_a_forked_child_does_not_keep_its_parents_lock(tmp_path):
+    cache = check_cache(tmp_path, None)
+    assert cache is not None
+    url = BlobURL.parse(f"{CONTAINER}/a")
+    held = cache.lock(url)
+    go, ready = os.pipe()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # fork with threads running
+        pid = os.fork()
+    if pid == 0:  # the child: once the parent lets go, the lock must be free
+        code = 1
+        try:
+            os.read(go, 1)
+            signal.alarm(30)  # a child that still held the lock would wait forever
+            cache.lock(url).release()
+            code = 0
+        finally:
+            os._exit(code)
+    held.release()
+    os.write(ready, b"x")
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
