@@ -46,6 +46,12 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         help=f"comma-separated parts to run, of {', '.join(PARTS)} (default: all)",
     )
     parser.add_argument(
+        "--cache-root",
+        type=Path,
+        help="where the cache part makes its cache directories (default: this run's "
+        "folder in .benchmarks, on the local disk)",
+    )
+    parser.add_argument(
         "--write-docs",
         action="store_true",
         help="rewrite the results on docs/performance.rst in quick mode too (full mode does)",
@@ -113,6 +119,7 @@ def _measure(
     interpreters: dict[Implementation, Interpreter],
     curl: str | None,
     quick: bool,
+    cache_root: Path | None = None,
 ) -> Measured:
     """Start Azurite, upload the data, run every repetition; always stop Azurite."""
     measured = Measured(sizes)
@@ -183,7 +190,9 @@ def _measure(
                 container, interpreters, dataset_sizes, timeout, server_pid=instance.pid
             )
         if "cache" in parts and container is not None:
-            measured.cache = cache.run(container, interpreters, dataset_sizes, timeout, workdir)
+            measured.cache = cache.run(
+                container, interpreters, dataset_sizes, timeout, cache_root or workdir
+            )
         return measured
     finally:
         if store is not None:
@@ -292,7 +301,7 @@ def main(argv: list[str] | None = None) -> int:
     }
 
     try:
-        measured = _measure(args.parts, sizes, interpreters, curl, args.quick)
+        measured = _measure(args.parts, sizes, interpreters, curl, args.quick, args.cache_root)
     except AzuriteStartError as exc:
         print(f"error: Azurite did not start: {exc}", file=sys.stderr)
         return 2
