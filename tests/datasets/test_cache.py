@@ -17,6 +17,7 @@ from pathlib import Path
 import _dataset_children
 import pytest
 from _fixtures import container_sas, random_bytes
+from torch.utils.data import DataLoader
 
 from azstoragetorch.datasets import BlobDataset, IterableBlobDataset
 from azstoragetorch.datasets._cache import flush_pending
@@ -378,3 +379,24 @@ def test_a_cache_that_fails_mid_epoch_warns_once_and_reads_on(
         assert copies(cache_dir) == []
     finally:
         _writable(cache_dir)
+
+
+@pytest.mark.parametrize("method", ["fork", "spawn"])
+def test_dataloader_workers_fill_the_cache_before_they_exit(
+    method, blobs, contents, container, key, tmp_path
+):
+    blobs(contents)
+    cache_dir = tmp_path / "cache"
+    dataset = IterableBlobDataset.from_container_url(
+        container.url,
+        credential=key,
+        cache_dir=cache_dir,
+        transform=_dataset_children.name_and_data,
+    )
+    expected = sorted(contents.items())
+    for _ in range(2):
+        loader = DataLoader(dataset, batch_size=None, num_workers=2, multiprocessing_context=method)
+        assert sorted(tuple(sample) for sample in loader) == expected
+        # The workers have exited: every copy they fetched is in place.
+        assert len(copies(cache_dir)) == len(contents)
+        assert not [p for p in cache_dir.iterdir() if p.name.startswith(".tmp-")]

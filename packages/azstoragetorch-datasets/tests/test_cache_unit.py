@@ -1,10 +1,12 @@
 """The cache's arguments, names and eviction, without storage."""
 
+import multiprocessing
 import os
 import pickle
 import signal
 import stat
 import threading
+import time
 import warnings
 
 import pytest
@@ -208,3 +210,26 @@ def test_a_forked_child_does_not_keep_its_parents_lock(tmp_path):
     os.write(ready, b"x")
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
+
+
+def _submit_a_slow_copy_and_exit(path: str) -> None:
+    from azstoragetorch.datasets import _cache
+
+    def slow_copy() -> None:
+        time.sleep(1)  # a disk slower than the process's exit
+        with open(path, "w") as file:
+            file.write("written")
+
+    _cache._writer.get().submit(slow_copy, 0)
+
+
+def test_a_process_writes_the_copies_still_waiting_before_it_exits(tmp_path):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # fork with threads running
+        child = multiprocessing.get_context("fork").Process(
+            target=_submit_a_slow_copy_and_exit, args=(str(tmp_path / "copy"),)
+        )
+        child.start()
+    child.join(60)
+    assert child.exitcode == 0
+    assert (tmp_path / "copy").read_text() == "written"
