@@ -49,3 +49,8 @@ def test_a_failed_run_leaves_its_targets_unjudged_and_is_noted() -> None:
     assert row[1:4] == ("failed", "failed", "failed")
     assert row[5] == ">=0.9x: n/a"
     assert "FAILED: cache map, 0 workers, cached: boom" in cache.notes(results)
+
+
+def test_the_notes_say_where_the_caches_were() -> None:
+    results = cache.CacheResults(datasets.QUICK, root="/dev/shm")
+    assert any("each cache starting empty, in /dev/shm." in note for note in cache.notes(results))

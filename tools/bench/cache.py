@@ -49,6 +49,8 @@ class CacheResults:
     """Rates (samples/s) per (scenario key, run, epoch 1 or 2)."""
 
     sizes: DatasetSizes
+    root: str = "the local disk"
+    """Where the cache directories were made, as the notes name it."""
     rates: dict[tuple[str, str, int], list[float]] = field(default_factory=dict)
     failures: list[str] = field(default_factory=list)
 
@@ -82,7 +84,7 @@ def run(
     workdir: Path,
 ) -> CacheResults:
     """Every repetition of every scenario; each cache starts empty in ``workdir``."""
-    results = CacheResults(sizes)
+    results = CacheResults(sizes, root=str(workdir))
     for rep in range(1, sizes.reps + 1):
         tag = f"[{rep}/{sizes.reps}]"
         # Alternate the order, so that neither run always goes first.
@@ -169,7 +171,7 @@ def notes(results: CacheResults) -> list[str]:
         f"{sizes.blobs:,} blobs of {BLOB_BYTES // 1024} KiB, DataLoader batch_size "
         f"{BATCH_SIZE}; an epoch of ours reads {sizes.samples_ours:,} samples, of upstream "
         f"{sizes.samples_upstream:,}; {sizes.reps} repetition(s), each run in a fresh "
-        "process, each cache starting empty on the local disk.",
+        f"process, each cache starting empty, in {results.root}.",
         "Epochs are timed from the DataLoader iterator's creation to the last sample: "
         "the workers' start is included, and the iterable dataset's listing too. The "
         "map dataset lists the container once, before epoch 1, untimed.",
