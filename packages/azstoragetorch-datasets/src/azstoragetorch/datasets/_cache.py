@@ -217,6 +217,9 @@ class BlobCache:
         offset = int(_hash(_identity(url))[:10], 16)  # 40 bits: a byte per blob
         try:
             fcntl.fcntl(fd, _OFD_SETLKW, struct.pack("hhqqii", fcntl.F_WRLCK, 0, offset, 1, 0, 0))
+        except OSError:
+            Lock(fd).release()
+            return Lock(-1)  # a file system without such locks: go on unlocked
         except BaseException:
             Lock(fd).release()
             raise
