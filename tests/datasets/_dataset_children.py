@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 from typing import Literal
 
@@ -120,3 +121,32 @@ def run_rank_shares(
             name for batch in DataLoader(mapped, 2, sampler=sampler) for name in batch
         ]
     Path(out_dir, f"rank{rank}.json").write_text(json.dumps(results))
+
+
+def fill_cache(
+    container_url: str,
+    account: str,
+    key: str,
+    cache_dir: str,
+    out: str,
+    start: threading.Barrier,
+) -> None:
+    """Read every blob through the cache in ``cache_dir``, starting when every
+    process passes ``start``; record the samples and the GETs sent."""
+    from _recording import recording  # type: ignore[import-not-found]
+    from azure.core.credentials import AzureNamedKeyCredential
+    from torch.utils.data import DataLoader
+
+    from azstoragetorch.datasets import IterableBlobDataset
+
+    dataset = IterableBlobDataset.from_container_url(
+        container_url,
+        credential=AzureNamedKeyCredential(account, key),
+        cache_dir=cache_dir,
+        transform=name_and_data,
+    )
+    with recording() as recorder:
+        start.wait(60)
+        samples = {name: data.hex() for name, data in DataLoader(dataset, batch_size=None)}
+    gets = sum(1 for r in recorder.requests if r.method == "GET" and "comp=list" not in r.url)
+    Path(out).write_text(json.dumps({"samples": samples, "gets": gets}))

@@ -16,7 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from . import data, datasets, dcp, docs, imports, machine, report, upstream
+from . import cache, data, datasets, dcp, docs, imports, machine, report, upstream
 from .plan import FULL, GIB, QUICK, Implementation, Sizes
 from .runner import Interpreter, curl_path
 from .session import Session
@@ -26,7 +26,7 @@ BENCH_DIR = REPO / ".benchmarks"
 UPSTREAM_VENV = BENCH_DIR / "upstream-venv"
 DOCS_RESULTS = REPO / "docs" / "_generated" / "performance-results.rst"
 OURS_ROOT = REPO / "packages"
-PARTS = ("imports", "io", "dcp", "datasets")
+PARTS = ("imports", "io", "dcp", "datasets", "cache")
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
@@ -44,6 +44,12 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         "--parts",
         default=",".join(PARTS),
         help=f"comma-separated parts to run, of {', '.join(PARTS)} (default: all)",
+    )
+    parser.add_argument(
+        "--cache-root",
+        type=Path,
+        help="where the cache part makes its cache directories (default: this run's "
+        "folder in .benchmarks, on the local disk)",
     )
     parser.add_argument(
         "--write-docs",
@@ -103,6 +109,7 @@ class Measured:
     io: report.Results | None = None
     dcp: dcp.DcpResults | None = None
     datasets: datasets.Results | None = None
+    cache: cache.CacheResults | None = None
     imports: list[tuple[str, ...]] | None = None
 
 
@@ -112,12 +119,13 @@ def _measure(
     interpreters: dict[Implementation, Interpreter],
     curl: str | None,
     quick: bool,
+    cache_root: Path | None = None,
 ) -> Measured:
     """Start Azurite, upload the data, run every repetition; always stop Azurite."""
     measured = Measured(sizes)
     if "imports" in parts:
         measured.imports = imports.measure(interpreters, reps=3 if quick else 7)
-    if "io" not in parts and "datasets" not in parts:
+    if "io" not in parts and "datasets" not in parts and "cache" not in parts:
         return measured
     from .rig import azurite
 
@@ -162,7 +170,7 @@ def _measure(
                     timeout,
                     single=session.measure_ours,
                 )
-        if "datasets" in parts:
+        if "datasets" in parts or "cache" in parts:
             dataset_sizes = datasets.QUICK if quick else datasets.FULL
             container = datasets.DataContainer(
                 instance.connection_string,
@@ -177,8 +185,13 @@ def _measure(
                 f"{time.monotonic() - prepare_started:.0f} s.",
                 flush=True,
             )
+        if "datasets" in parts and container is not None:
             measured.datasets = datasets.run(
                 container, interpreters, dataset_sizes, timeout, server_pid=instance.pid
+            )
+        if "cache" in parts and container is not None:
+            measured.cache = cache.run(
+                container, interpreters, dataset_sizes, timeout, cache_root or workdir
             )
         return measured
     finally:
@@ -246,6 +259,12 @@ def _sections(measured: Measured, *, rst: bool) -> list[tuple[str, str, list[str
             render(datasets.HEADER, datasets.rows(measured.datasets)),
             datasets.notes(measured.datasets),
         ))  # fmt: skip
+    if measured.cache is not None:
+        found.append((
+            "Datasets: local cache",
+            render(cache.HEADER, cache.rows(measured.cache)),
+            cache.notes(measured.cache),
+        ))  # fmt: skip
     if measured.imports is not None:
         found.append((
             "Import cost",
@@ -282,7 +301,7 @@ def main(argv: list[str] | None = None) -> int:
     }
 
     try:
-        measured = _measure(args.parts, sizes, interpreters, curl, args.quick)
+        measured = _measure(args.parts, sizes, interpreters, curl, args.quick, args.cache_root)
     except AzuriteStartError as exc:
         print(f"error: Azurite did not start: {exc}", file=sys.stderr)
         return 2
@@ -306,6 +325,8 @@ def main(argv: list[str] | None = None) -> int:
         failures.extend(measured.dcp.failures)
     if measured.datasets is not None:
         failures.extend(measured.datasets.failures)
+    if measured.cache is not None:
+        failures.extend(measured.cache.failures)
     print(f"* Wall time {elapsed / 60:.1f} min.")
     for failure in failures:
         print(f"\nFAILED {failure}", file=sys.stderr)

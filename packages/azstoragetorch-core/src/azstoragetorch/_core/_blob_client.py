@@ -252,6 +252,19 @@ class BlobClient:
         """
         return self._range(start, end, etag)[0]
 
+    def open_if_changed(self, etag: str) -> HttpResponse | None:
+        """A streamed GET of the whole blob, unless its ETag is still ``etag``.
+
+        One conditional request (``If-None-Match``): ``None`` when the service
+        answers 304 Not Modified, else the response of the blob as it is now.
+        """
+        response, _ = self._send("GET", headers={"If-None-Match": etag}, stream=True)
+        if response.status_code == 304:
+            # The empty body is read so that the connection goes back to the pool.
+            response.body()
+            return None
+        return response
+
     def _range(
         self, start: int, end: int | None, etag: str | None, retries: int | None = None
     ) -> tuple[HttpResponse, int]:

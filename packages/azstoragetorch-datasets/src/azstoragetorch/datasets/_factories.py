@@ -12,11 +12,13 @@ signature types both calls without overloads). It exists for type checkers only.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from azstoragetorch._core._credentials import Credential
 from azstoragetorch.datasets._blob import Blob
+from azstoragetorch.datasets._cache import check_cache
 from azstoragetorch.datasets._dataset_clients import clients_for
 from azstoragetorch.datasets._sources import (
     BlobURLs,
@@ -55,15 +57,18 @@ def container_blobs(
     transform: Callable[[Blob], Any] | None,
     *,
     lazily: bool,
+    cache_dir: str | os.PathLike[str] | None = None,
+    cache_max_bytes: int | None = None,
 ) -> Iterable[Blob]:
     """The blobs of ``from_container_url()``: listed now, or ``lazily`` on iteration."""
     clients = clients_for(credential, options)
     url = parse_container_url(container_url, clients)
     check_prefix(prefix)
     check_transform(transform)
+    cache = check_cache(cache_dir, cache_max_bytes)
     if lazily:
-        return ContainerListing(url, prefix, clients)
-    return ListedBlobs.from_listing(url, prefix, clients)
+        return ContainerListing(url, prefix, clients, cache=cache)
+    return ListedBlobs.from_listing(url, prefix, clients, cache)
 
 
 def blob_url_blobs(
@@ -71,12 +76,15 @@ def blob_url_blobs(
     credential: Credential,
     options: ClientOptions | None,
     transform: Callable[[Blob], Any] | None,
+    *,
+    cache_dir: str | os.PathLike[str] | None = None,
+    cache_max_bytes: int | None = None,
 ) -> BlobURLs:
     """The blobs of ``from_blob_urls()``, in the given order; no request is sent."""
     clients = clients_for(credential, options)
     urls = parse_blob_urls(blob_urls, clients)
     check_transform(transform)
-    return BlobURLs(urls, clients)
+    return BlobURLs(urls, clients, check_cache(cache_dir, cache_max_bytes))
 
 
 def documented(doc: str) -> Callable[[_F], _F]:
@@ -103,6 +111,33 @@ _CREDENTIAL = """\
 _SAMPLE = """\
 Type checkers take what it returns as the sample type (``Sample`` in the
     signature); without it, samples are dicts of ``"url"`` and ``"data"``."""
+
+
+def _cache_doc(validation: str) -> str:
+    return f"""\
+:param cache_dir: A local directory in which to keep a copy of each blob read,
+    so that later epochs read the copy instead of the blob; created with mode
+    0700 if missing. ``None`` (the default): no cache. A copy serves only the
+    version of the blob it was made from: {validation} DataLoader workers, ranks
+    and other jobs on one machine may share the directory. See
+    :ref:`dataset-cache`.
+:param cache_max_bytes: The most bytes of copies kept in ``cache_dir``: past it,
+    the least recently used copies are removed. ``None`` (the default): no
+    bound but the disk."""
+
+
+_CACHE = _cache_doc(
+    "the listing gives each blob's ETag, so a blob with a copy at that ETag\n"
+    "    costs no request, and a changed blob is read again."
+)
+_URL_CACHE = _cache_doc(
+    "each read sends one conditional request, which the service answers\n"
+    "    without the content if the copy is still current."
+)
+_BAD_CACHE = """\
+:raises ValueError: for a ``cache_dir`` that exists and is not a directory, or a
+    ``cache_max_bytes`` below 1 or without ``cache_dir``.
+"""
 
 
 # The iterable dataset's own arguments: how ranks share the samples and the shuffle.
@@ -170,12 +205,13 @@ A dataset of the blobs in a container, {listed}.
 {_CREDENTIAL}
 :param transform: Called with each :class:`Blob` to make its sample; see
     :class:`Blob`. {_SAMPLE}
+{_CACHE}
 {options}:returns: The dataset, in listing order (by blob name). An empty container
     or a prefix that matches nothing gives {empty}.
 {not_found}:raises ValueError: for a URL that does not name a container (or names a
     blob: use ``prefix``), or a token credential over ``http``.
 :raises TypeError: for arguments of the wrong type.
-{bad_options}{iterating}"""
+{_BAD_CACHE}{bad_options}{iterating}"""
 
 
 def from_blob_urls_doc(cls: str, *, lazily: bool) -> str:
@@ -202,8 +238,9 @@ A dataset of the given blobs, in the given order.
 :param options: As for :meth:`from_container_url`.
 :param transform: Called with each :class:`Blob` to make its sample.
     {_SAMPLE}
+{_URL_CACHE}
 {options}:returns: The dataset.
 :raises TypeError: if ``blob_urls`` holds something other than a str (the
     message says which element), or for arguments of the wrong type.
 :raises ValueError: for a URL that names no blob (saying which element).
-{bad_options}"""
+{_BAD_CACHE}{bad_options}"""

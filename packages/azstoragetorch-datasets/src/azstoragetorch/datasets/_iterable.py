@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import itertools
+import os
 from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
@@ -162,6 +163,8 @@ class IterableBlobDataset(torch.utils.data.IterableDataset[_T_co]):
         credential: Credential = None,
         options: ClientOptions | None = None,
         transform: Callable[[Blob], Sample] | None = None,
+        cache_dir: str | os.PathLike[str] | None = None,
+        cache_max_bytes: int | None = None,
         shard_by_rank: bool = True,
         uneven_shares: UnevenShares = "pad",
         shuffle: bool = False,
@@ -169,7 +172,14 @@ class IterableBlobDataset(torch.utils.data.IterableDataset[_T_co]):
         shuffle_buffer_size: int | None = DEFAULT_BUFFER_SIZE,
     ) -> IterableBlobDataset[Sample]:
         blobs = _factories.container_blobs(
-            container_url, prefix, credential, options, transform, lazily=True
+            container_url,
+            prefix,
+            credential,
+            options,
+            transform,
+            cache_dir=cache_dir,
+            cache_max_bytes=cache_max_bytes,
+            lazily=True,
         )
         return cls(blobs, transform)._configure(
             shard_by_rank=shard_by_rank,
@@ -188,13 +198,22 @@ class IterableBlobDataset(torch.utils.data.IterableDataset[_T_co]):
         credential: Credential = None,
         options: ClientOptions | None = None,
         transform: Callable[[Blob], Sample] | None = None,
+        cache_dir: str | os.PathLike[str] | None = None,
+        cache_max_bytes: int | None = None,
         shard_by_rank: bool = True,
         uneven_shares: UnevenShares = "pad",
         shuffle: bool = False,
         seed: int | None = None,
         shuffle_buffer_size: int | None = DEFAULT_BUFFER_SIZE,
     ) -> IterableBlobDataset[Sample]:
-        blobs = _factories.blob_url_blobs(blob_urls, credential, options, transform)
+        blobs = _factories.blob_url_blobs(
+            blob_urls,
+            credential,
+            options,
+            transform,
+            cache_dir=cache_dir,
+            cache_max_bytes=cache_max_bytes,
+        )
         return cls(blobs, transform)._configure(
             shard_by_rank=shard_by_rank,
             uneven_shares=uneven_shares,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar, cast
 
@@ -81,11 +82,20 @@ class BlobDataset(torch.utils.data.Dataset[_T_co]):
         credential: Credential = None,
         options: ClientOptions | None = None,
         transform: Callable[[Blob], Sample] | None = None,
+        cache_dir: str | os.PathLike[str] | None = None,
+        cache_max_bytes: int | None = None,
         **unsupported: NoReturn,
     ) -> BlobDataset[Sample]:
         reject_map_shuffle("from_container_url", unsupported)
         blobs = _factories.container_blobs(
-            container_url, prefix, credential, options, transform, lazily=False
+            container_url,
+            prefix,
+            credential,
+            options,
+            transform,
+            cache_dir=cache_dir,
+            cache_max_bytes=cache_max_bytes,
+            lazily=False,
         )
         return cls(blobs, transform)
 
@@ -98,10 +108,19 @@ class BlobDataset(torch.utils.data.Dataset[_T_co]):
         credential: Credential = None,
         options: ClientOptions | None = None,
         transform: Callable[[Blob], Sample] | None = None,
+        cache_dir: str | os.PathLike[str] | None = None,
+        cache_max_bytes: int | None = None,
         **unsupported: NoReturn,
     ) -> BlobDataset[Sample]:
         reject_map_shuffle("from_blob_urls", unsupported)
-        blobs = _factories.blob_url_blobs(blob_urls, credential, options, transform)
+        blobs = _factories.blob_url_blobs(
+            blob_urls,
+            credential,
+            options,
+            transform,
+            cache_dir=cache_dir,
+            cache_max_bytes=cache_max_bytes,
+        )
         return cls(blobs, transform)
 
     # -- the Dataset protocol -----------------------------------------------------

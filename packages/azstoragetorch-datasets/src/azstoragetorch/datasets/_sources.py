@@ -15,6 +15,7 @@ from typing import Any, Generic, Protocol, TypeVar, cast, overload, runtime_chec
 from azstoragetorch._core._listing import ListedFields, iter_pages, listed_properties
 from azstoragetorch._core._url import BlobURL
 from azstoragetorch.datasets._blob import Blob
+from azstoragetorch.datasets._cache import BlobCache
 from azstoragetorch.datasets._dataset_clients import ClientFactory
 
 __all__ = [
@@ -116,9 +117,12 @@ class _BlobSequence(Sequence[Blob], Generic[_Item]):
     of items stay cheap.
     """
 
-    def __init__(self, items: list[_Item], clients: ClientFactory) -> None:
+    def __init__(
+        self, items: list[_Item], clients: ClientFactory, cache: BlobCache | None = None
+    ) -> None:
         self._items = items
         self._clients = clients
+        self._cache = cache
 
     def _blob(self, item: _Item) -> Blob:
         raise NotImplementedError
@@ -150,14 +154,22 @@ class ListedBlobs(_BlobSequence[ListedFields]):
     """The blobs of a finished listing, in listing order."""
 
     def __init__(
-        self, container: BlobURL, entries: list[ListedFields], clients: ClientFactory
+        self,
+        container: BlobURL,
+        entries: list[ListedFields],
+        clients: ClientFactory,
+        cache: BlobCache | None = None,
     ) -> None:
-        super().__init__(entries, clients)
+        super().__init__(entries, clients, cache)
         self.container = container
 
     @classmethod
     def from_listing(
-        cls, container: BlobURL, prefix: str | None, clients: ClientFactory
+        cls,
+        container: BlobURL,
+        prefix: str | None,
+        clients: ClientFactory,
+        cache: BlobCache | None = None,
     ) -> ListedBlobs:
         """List the whole container now, page by page."""
         pages = iter_pages(
@@ -169,24 +181,26 @@ class ListedBlobs(_BlobSequence[ListedFields]):
         )
         # Kept as plain tuples: a spawned worker receives the whole listing.
         entries = cast("list[ListedFields]", [tuple(entry) for page in pages for entry in page])
-        return cls(container, entries, clients)
+        return cls(container, entries, clients, cache)
 
     def _blob(self, entry: ListedFields) -> Blob:
-        return _listed_blob(self.container, self._clients, entry)
+        return _listed_blob(self.container, self._clients, entry, self._cache)
 
     def __repr__(self) -> str:
         return f"<{len(self)} blobs listed from {self.container.container_url}>"
 
 
-def _listed_blob(container: BlobURL, clients: ClientFactory, entry: ListedFields) -> Blob:
-    return Blob(container.blob(entry[0]), clients, listed_properties(entry))
+def _listed_blob(
+    container: BlobURL, clients: ClientFactory, entry: ListedFields, cache: BlobCache | None
+) -> Blob:
+    return Blob(container.blob(entry[0]), clients, listed_properties(entry), cache)
 
 
 class BlobURLs(_BlobSequence[str]):
     """The blobs named by a list of URLs, in that order."""
 
     def _blob(self, url: str) -> Blob:
-        return Blob(BlobURL.parse(url), self._clients)
+        return Blob(BlobURL.parse(url), self._clients, cache=self._cache)
 
     def __repr__(self) -> str:
         return f"<{len(self)} blob URLs>"
@@ -195,10 +209,17 @@ class BlobURLs(_BlobSequence[str]):
 class ContainerListing(Iterable[Blob]):
     """The blobs of a container, listed page by page each time it is iterated."""
 
-    def __init__(self, container: BlobURL, prefix: str | None, clients: ClientFactory) -> None:
+    def __init__(
+        self,
+        container: BlobURL,
+        prefix: str | None,
+        clients: ClientFactory,
+        cache: BlobCache | None = None,
+    ) -> None:
         self.container = container
         self.prefix = prefix
         self._clients = clients
+        self._cache = cache
 
     def __iter__(self) -> Iterator[Blob]:
         return map(self.blob_for, self.entries())
@@ -215,7 +236,7 @@ class ContainerListing(Iterable[Blob]):
         return itertools.chain.from_iterable(pages)
 
     def blob_for(self, entry: ListedFields) -> Blob:
-        return _listed_blob(self.container, self._clients, entry)
+        return _listed_blob(self.container, self._clients, entry, self._cache)
 
     def __repr__(self) -> str:
         prefix = f" with prefix {self.prefix!r}" if self.prefix else ""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import mmap
 import os
 import warnings
 from collections.abc import Iterator
@@ -110,6 +111,20 @@ class BlobIO(_BinaryFile):
         self = cls.__new__(cls)
         self._start(mode)
         self._open(client.url, mode, client, options)
+        return self
+
+    @classmethod
+    def _from_content(
+        cls, url: BlobURL, content: bytes | bytearray | mmap.mmap, etag: str
+    ) -> BlobIO:
+        """A ``BlobIO`` in ``"rb"`` over a local copy of the blob at ``url`` (the
+        datasets' cache): it reads ``content`` and sends no request."""
+        self = cls.__new__(cls)
+        self._start("rb")
+        _check_target(url, "rb")
+        self._url = url
+        self._mode = "rb"
+        self._reader = BlobReader.from_content(content, etag)
         return self
 
     def _start(self, mode: str) -> None:

@@ -11,6 +11,7 @@ blob replaced mid-read raises ``BlobModifiedError`` instead of mixing versions.
 from __future__ import annotations
 
 import concurrent.futures
+import mmap
 
 from azstoragetorch._core._blob_client import DEFAULT_OPTIONS, BlobClient, properties_from_headers
 from azstoragetorch._core._body import BODY_ERRORS, BodyReader
@@ -64,7 +65,27 @@ class BlobReader:
         # The window after the current one, fetched in the background while the
         # caller reads sequentially: (start, buffer, the fetch filling it).
         self._next: tuple[int, bytearray, concurrent.futures.Future[None]] | None = None
+        # What holds the content of a reader made by ``from_content`` (closed with it).
+        self._content: object = None
         self.size, self.etag = self._open()
+
+    @classmethod
+    def from_content(cls, content: bytes | bytearray | mmap.mmap, etag: str) -> BlobReader:
+        """A reader over a blob's whole ``content`` already at hand (a local copy).
+
+        Its one window is the whole blob, so no read ever sends a request; closing
+        it closes ``content`` if that is a memory map.
+        """
+        self = cls.__new__(cls)
+        self._window = memoryview(content)
+        self._window_start = 0
+        self._window_size = max(1, len(content))
+        self._spare = None
+        self._executor = None
+        self._next = None
+        self._content = content
+        self.size, self.etag = len(content), etag
+        return self
 
     def _open(self) -> tuple[int, str]:
         """Fetch the first window; its response also tells the size and ETag."""
@@ -136,6 +157,10 @@ class BlobReader:
 
     def close(self) -> None:
         self._window = memoryview(b"")
+        content, self._content = self._content, None
+        if isinstance(content, mmap.mmap):
+            # The window was its only export, and is gone: the map can close now.
+            content.close()
         self._spare = None
         self._next = None
         if self._executor is not None:

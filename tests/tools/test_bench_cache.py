@@ -1,0 +1,56 @@
+"""The cache benchmark's verdicts and notes, from figures made by hand."""
+
+from __future__ import annotations
+
+from bench import cache, datasets
+
+
+def _results(plain: float, cold: float, warm: float, upstream: float) -> cache.CacheResults:
+    results = cache.CacheResults(datasets.QUICK)
+    for kind, workers in cache.SCENARIOS:
+        key = f"{kind}-{workers}"
+        for epoch in (1, 2):
+            results.add(key, "plain", epoch, plain)
+            results.add(key, "upstream", epoch, upstream)
+        results.add(key, "cached", 1, cold)
+        results.add(key, "cached", 2, warm)
+    return results
+
+
+def test_rows_judge_epoch_one_against_no_cache_and_the_warm_epoch_against_epoch_one() -> None:
+    rows = cache.rows(_results(plain=1000, cold=950, warm=6000, upstream=300))
+    assert [row[0] for row in rows] == [
+        "map, 0 workers",
+        "map, 2 workers",
+        "iterable, 0 workers",
+        "iterable, 2 workers",
+    ]
+    map_0, map_2 = rows[0], rows[1]
+    assert map_0[1:4] == ("1000 (1000-1000)", "950 (950-950)", "6000 (6000-6000)")
+    assert map_0[4] == "300 (300-300) [1,000 samples]"
+    assert map_0[5] == ">=0.9x: met (0.950x)"
+    assert map_0[6] == ">=5x: met (6.316x)"
+    assert map_2[6] == ">=5x: met (6.316x); >=3,000/s: met"
+
+
+def test_a_slow_cold_epoch_or_warm_epoch_is_missed() -> None:
+    rows = cache.rows(_results(plain=1000, cold=850, warm=2900, upstream=300))
+    assert rows[1][5] == ">=0.9x: missed (0.850x)"
+    assert rows[1][6] == ">=5x: missed (3.412x); >=3,000/s: missed"
+    assert "Cache targets: 0 met, 10 missed." in cache.notes(
+        cache.CacheResults(datasets.QUICK, rates=_results(1000, 850, 2900, 300).rates)
+    )
+
+
+def test_a_failed_run_leaves_its_targets_unjudged_and_is_noted() -> None:
+    results = cache.CacheResults(datasets.QUICK)
+    results.failures.append("cache map, 0 workers, cached: boom")
+    row = cache.rows(results)[0]
+    assert row[1:4] == ("failed", "failed", "failed")
+    assert row[5] == ">=0.9x: n/a"
+    assert "FAILED: cache map, 0 workers, cached: boom" in cache.notes(results)
+
+
+def test_the_notes_say_where_the_caches_were() -> None:
+    results = cache.CacheResults(datasets.QUICK, root="/dev/shm")
+    assert any("each cache starting empty, in /dev/shm." in note for note in cache.notes(results))
