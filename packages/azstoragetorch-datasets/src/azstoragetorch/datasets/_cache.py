@@ -288,10 +288,13 @@ class BlobCache:
             stacklevel=2,
         )
 
-    def added(self, size: int) -> None:
+    def settled(self, size: int, *, stored: bool) -> None:
+        """A copy of ``size`` bytes that room was made for is in place (``stored``),
+        or was given up."""
         state = self._state.get()
         with state.lock:
-            if state.used is not None:
+            state.pending -= size
+            if stored and state.used is not None:
                 state.used += size
                 state.since_scan += size
 
@@ -303,9 +306,13 @@ class BlobCache:
         state = self._state.get()
         with state.lock:
             stale = state.used is None or state.since_scan * _SCAN_EVERY > self.max_bytes
-            if stale or state.used + incoming > self.max_bytes:  # type: ignore[operator]
-                state.used = self._scan_and_evict(self.max_bytes - incoming)
+            # Copies other threads of this process are writing are not in the
+            # directory yet, but will be: they count against the bound too.
+            room = self.max_bytes - incoming - state.pending
+            if stale or state.used > room:  # type: ignore[operator]
+                state.used = self._scan_and_evict(room)
                 state.since_scan = 0
+            state.pending += incoming
 
     def _scan_and_evict(self, limit: int) -> int:
         """Remove the least recently used copies until they total at most ``limit``
@@ -452,6 +459,8 @@ class Entry:
         self._fd = -1
         self._path = ""
         self.stored = False
+        # Whether the room new_entry() made is still to be settled.
+        self._unsettled = cache.max_bytes is not None
         # A name no other writer uses (mkstemp's random names cost more to make).
         self._path = os.path.join(
             cache.directory, f".tmp-{os.getpid()}-{threading.get_ident()}-{next(_serial)}"
@@ -490,8 +499,13 @@ class Entry:
         os.close(self._fd)
         self._fd = -1
         self.stored = True
-        self._cache.added(self._size)
+        self._settle()
         return mapped
+
+    def _settle(self) -> None:
+        if self._unsettled:
+            self._unsettled = False
+            self._cache.settled(self._size, stored=self.stored)
 
     def _abandon(self) -> None:
         if self._fd >= 0:
@@ -505,6 +519,7 @@ class Entry:
 
     def __exit__(self, *exc_info: object) -> None:
         self._abandon()
+        self._settle()
 
 
 class _State:
@@ -513,6 +528,7 @@ class _State:
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.used: int | None = None  # None: not scanned yet in this process
+        self.pending = 0  # bytes of copies being written, room made for them
         self.since_scan = 0
         self.failed = False
 
