@@ -120,3 +120,19 @@ def run_rank_shares(
             name for batch in DataLoader(mapped, 2, sampler=sampler) for name in batch
         ]
     Path(out_dir, f"rank{rank}.json").write_text(json.dumps(results))
+
+
+def run_rank_epochs(
+    rank: int, world_size: int, credential: object, container_url: str, out_dir: str
+) -> None:
+    """One rank of a gloo group: two epochs through a DataLoader of two workers."""
+    from torch.utils.data import DataLoader
+
+    from azstoragetorch.datasets import IterableBlobDataset
+
+    dataset = IterableBlobDataset.from_container_url(
+        container_url, credential=credential, transform=name_only, uneven_shares="uneven"
+    )
+    loader = DataLoader(dataset, batch_size=None, num_workers=2, multiprocessing_context="spawn")
+    epochs = [list(loader) for _ in range(2)]
+    Path(out_dir, f"rank{rank}.json").write_text(json.dumps(epochs))

@@ -12,10 +12,11 @@ import itertools
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, Generic, Protocol, TypeVar, cast, overload, runtime_checkable
 
-from azstoragetorch._core._listing import ListedFields, iter_pages, listed_properties
+from azstoragetorch._core._listing import ListedBlob, ListedFields, iter_pages, listed_properties
 from azstoragetorch._core._url import BlobURL
 from azstoragetorch.datasets._blob import Blob
 from azstoragetorch.datasets._dataset_clients import ClientFactory
+from azstoragetorch.datasets._shared_listing import shared_entries, slot
 
 __all__ = [
     "BlobURLs",
@@ -193,26 +194,42 @@ class BlobURLs(_BlobSequence[str]):
 
 
 class ContainerListing(Iterable[Blob]):
-    """The blobs of a container, listed page by page each time it is iterated."""
+    """The blobs of a container, listed page by page each time it is iterated.
+
+    In the DataLoader workers of a process, one listing per iteration is shared by
+    them all (see ``_shared_listing``).
+    """
 
     def __init__(self, container: BlobURL, prefix: str | None, clients: ClientFactory) -> None:
         self.container = container
         self.prefix = prefix
         self._clients = clients
+        # Listings started in this process (and, copied with the dataset, in the
+        # one it came from): the same count in every worker of an iteration.
+        self._passes = 0
 
     def __iter__(self) -> Iterator[Blob]:
         return map(self.blob_for, self.entries())
 
     def entries(self) -> Iterator[ListedFields]:
-        """The entries of a new listing; pages are fetched as the iterator advances."""
-        pages = iter_pages(
+        """The entries of a new listing; pages are fetched as the iterator advances.
+
+        A DataLoader worker reads the listing its iteration's workers share.
+        """
+        self._passes += 1
+        where = slot(self._passes)
+        if where is not None:
+            return shared_entries(self._pages, where)
+        return itertools.chain.from_iterable(self._pages())
+
+    def _pages(self) -> Iterator[list[ListedBlob]]:
+        return iter_pages(
             self.container,
             self._clients.pipeline(self.container),
             self._clients.used(self.container),
             prefix=self.prefix,
             options=self._clients.options,
         )
-        return itertools.chain.from_iterable(pages)
 
     def blob_for(self, entry: ListedFields) -> Blob:
         return _listed_blob(self.container, self._clients, entry)
