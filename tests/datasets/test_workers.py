@@ -147,8 +147,9 @@ def test_shuffled_epochs_are_the_same_in_shared_and_separate_listings(many_blobs
 @pytest.mark.slow
 @pytest.mark.parametrize("method", ["fork", "spawn"])
 def test_a_listing_failure_stops_every_worker_and_the_loader_raises(method, many_blobs, proxy):
-    # The second page is refused: the one listing fails part-way.
-    proxy.inject(Respond(403), query="comp=list", nth=2)
+    # Every request for a page after the first is refused: the listing fails
+    # part-way, after each worker started on the first page.
+    proxy.inject(Respond(403), query="marker=")
     dataset = IterableBlobDataset.from_container_url(
         proxy.url(many_blobs.url), credential=many_blobs.credential, transform=name_only
     )
@@ -156,7 +157,8 @@ def test_a_listing_failure_stops_every_worker_and_the_loader_raises(method, many
     seen = []
     with pytest.raises(BlobPermissionError):
         seen.extend(loader)
-    # Each worker yielded its share of the first page, and no worker listed again.
+    # The workers yielded their shares of the first page, and no worker listed again.
+    assert 0 < len(seen) <= PAGE_SIZE
     assert seen == many_blobs.names[: len(seen)]
     assert listing_requests(proxy) == 2
     if method == "fork":
