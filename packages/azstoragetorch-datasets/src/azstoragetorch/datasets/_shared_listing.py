@@ -124,7 +124,7 @@ def shared_entries(
 
 
 def _entries(pages: Iterable[list[ListedBlob]]) -> Iterator[ListedFields]:
-    return itertools.chain.from_iterable(pages)  # type: ignore[arg-type]
+    return itertools.chain.from_iterable(pages)
 
 
 # -- the directory ------------------------------------------------------------------
@@ -137,11 +137,7 @@ def _private_directory() -> Path | None:
         with contextlib.suppress(FileExistsError):
             directory.mkdir(mode=0o700)
         found = os.lstat(directory)
-        if (
-            not stat.S_ISDIR(found.st_mode)
-            or found.st_uid != os.getuid()
-            or found.st_mode & 0o077
-        ):
+        if not stat.S_ISDIR(found.st_mode) or found.st_uid != os.getuid() or found.st_mode & 0o077:
             raise PermissionError(f"{directory} is not a directory private to this user")
     except OSError as error:
         _warn_once(
@@ -249,7 +245,9 @@ def _join(
 
 def _count_in(spool: Path, fd: int, where: Slot) -> None:
     """Mark this worker as holding the spool; the last one removes every name."""
-    with contextlib.suppress(FileExistsError):
+    # Gone already: another iteration's lister swept it once it was complete; this
+    # worker holds it open all the same.
+    with contextlib.suppress(FileExistsError, FileNotFoundError):
         os.link(spool, f"{spool}.{where.worker}")
     if os.fstat(fd).st_nlink >= where.num_workers + 1:
         for path in [str(spool)] + [f"{spool}.{worker}" for worker in range(where.num_workers)]:
