@@ -73,6 +73,10 @@ _PAGE, _END, _ERROR = b"P", b"E", b"X"
 _FIRST_WAIT_S = 0.001
 _LONGEST_WAIT_S = 0.02
 _warned = False
+_ALONE = (
+    "The DataLoader workers of an IterableBlobDataset could not share one listing "
+    "({error}); each worker lists the container itself."
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -114,7 +118,11 @@ def shared_entries(
     if directory is None:
         return _entries(list_pages())
     spool = directory / f"{where.name}.spool"
-    fd = _join(spool, list_pages, directory)
+    try:
+        fd = _join(spool, list_pages, directory)
+    except OSError as error:  # such as a full disk: costs a listing, not the epoch
+        _warn_once(_ALONE.format(error=redact(str(error))))
+        return _entries(list_pages())
     try:
         _count_in(spool, fd, where)
     except BaseException:
@@ -141,9 +149,10 @@ def _private_directory() -> Path | None:
             raise PermissionError(f"{directory} is not a directory private to this user")
     except OSError as error:
         _warn_once(
-            f"DataLoader workers of an IterableBlobDataset could not share one listing "
-            f"({redact(str(error))}); each worker lists the container itself. Set TMPDIR "
-            "to a directory this user may write to share the listing."
+            _ALONE.format(
+                error=f"{redact(str(error))}; set TMPDIR to a directory "
+                "only this user may write to share it"
+            )
         )
         return None
     return directory
