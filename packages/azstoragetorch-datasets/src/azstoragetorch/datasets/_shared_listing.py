@@ -16,8 +16,8 @@ it lists:
   lazy start is kept). A reader that finds no more data and the lock free knows
   the lister is gone: a spool with no end record then raises in every worker
   instead of leaving them waiting; a listing error is raised in every worker.
-* Each worker that opens the spool adds a hard link to it; the one that makes the
-  link count reach ``num_workers + 1`` removes every name, so the file is gone as
+* Each worker that opens the spool adds a hard link to it, its mark; the one that
+  finds the marks of all ``num_workers`` removes every name, so the file is gone as
   soon as all workers hold it open (its space is freed when they close it). The
   spools of a rank whose main process is dead, and spools of this rank whose lister
   has finished that belong to other iterations (an iteration some worker never
@@ -124,7 +124,7 @@ def shared_entries(
         _warn_once(_ALONE.format(error=redact(str(error))))
         return _entries(list_pages())
     try:
-        _count_in(spool, fd, where)
+        _count_in(spool, where)
     except BaseException:
         os.close(fd)
         raise
@@ -228,20 +228,26 @@ def _join(
         return os.open(spool, os.O_RDONLY)
     draft = spool.with_name(f"{spool.name}.{os.getpid()}.draft")
     out = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    reader: int | None = None
     try:
         # Locked before anyone can see it: a reader never takes a new spool for an
-        # abandoned one.
+        # abandoned one. Opened for reading before it is published: its names may
+        # all be gone as soon as the other workers have joined.
         fcntl.flock(out, fcntl.LOCK_EX)
+        reader = os.open(draft, os.O_RDONLY)
         os.link(draft, spool)
-        won = True
-    except FileExistsError:
-        won = False
+    except FileExistsError:  # another worker won: read its spool
+        if reader is not None:
+            os.close(reader)
+        reader = None
     except BaseException:
+        if reader is not None:
+            os.close(reader)
         os.close(out)
         os.unlink(draft)
         raise
     os.unlink(draft)
-    if not won:
+    if reader is None:
         os.close(out)
         return os.open(spool, os.O_RDONLY)
     with contextlib.suppress(OSError):
@@ -249,17 +255,19 @@ def _join(
     threading.Thread(
         target=_publish, args=(out, list_pages), name="azstoragetorch-listing", daemon=True
     ).start()
-    return os.open(spool, os.O_RDONLY)
+    return reader
 
 
-def _count_in(spool: Path, fd: int, where: Slot) -> None:
-    """Mark this worker as holding the spool; the last one removes every name."""
+def _count_in(spool: Path, where: Slot) -> None:
+    """Mark this worker as holding the spool; the one that finds every worker's mark
+    removes every name."""
+    marks = [f"{spool}.{worker}" for worker in range(where.num_workers)]
     # Gone already: another iteration's lister swept it once it was complete; this
     # worker holds it open all the same.
     with contextlib.suppress(FileExistsError, FileNotFoundError):
-        os.link(spool, f"{spool}.{where.worker}")
-    if os.fstat(fd).st_nlink >= where.num_workers + 1:
-        for path in [str(spool)] + [f"{spool}.{worker}" for worker in range(where.num_workers)]:
+        os.link(spool, marks[where.worker])
+    if all(os.path.exists(mark) for mark in marks):
+        for path in [str(spool), *marks]:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(path)
 
