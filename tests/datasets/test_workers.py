@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 from _dataset_children import name_and_data, name_only
-from _fault_proxy import FaultProxy, Respond
+from _fault_proxy import Respond
 from _fixtures import random_bytes
 from _many_blobs import MANY
 from torch.utils.data import DataLoader
@@ -75,13 +75,6 @@ def test_large_blobs_in_worker_processes(dataset_cls, blobs, container, key):
 
 
 # -- one listing per epoch, shared by the workers -----------------------------------
-
-
-@pytest.fixture
-def proxy(azurite):
-    """A proxy in front of Azurite that notes every request, from every process."""
-    with FaultProxy(azurite.port) as fault_proxy:
-        yield fault_proxy
 
 
 def listing_requests(proxy):
