@@ -136,3 +136,15 @@ def run_rank_epochs(
     loader = DataLoader(dataset, batch_size=None, num_workers=2, multiprocessing_context="spawn")
     epochs = [list(loader) for _ in range(2)]
     Path(out_dir, f"rank{rank}.json").write_text(json.dumps(epochs))
+
+
+def second_worker_starts_late(worker_id: int) -> None:
+    """A ``worker_init_fn``: worker 1 starts iterating 3 s after worker 0.
+
+    Not to make a test pass but to let worker 0 finish one dataset of a chain and
+    start the next before worker 1 has started the first.
+    """
+    import time
+
+    if worker_id == 1:
+        time.sleep(3)

@@ -34,8 +34,8 @@ def spool_dir(tmp_path, monkeypatch):
 
 
 def slots(workers):
-    name = f"{os.getppid()}-{uuid.uuid4().hex}-0-1"
-    return [Slot(name, worker, workers) for worker in range(workers)]
+    iteration = f"{os.getppid()}-{uuid.uuid4().hex}-0"
+    return [Slot(iteration, "listing-1", worker, workers) for worker in range(workers)]
 
 
 class Pages:
@@ -108,12 +108,12 @@ def test_an_error_that_cannot_cross_processes_is_described(spool_dir):
     assert "SECRET" not in str(raised.value)
 
 
-def _list_then_die(name):
+def _list_then_die(where):
     def pages():
         yield PAGES[0]
         os._exit(3)  # the lister's process dies mid-listing
 
-    shared_entries(pages, Slot(name, 0, 2))
+    shared_entries(pages, where)
     threading.Event().wait(120)  # the listing thread ends the process first
     os._exit(0)
 
@@ -121,9 +121,7 @@ def _list_then_die(name):
 @pytest.mark.skipif(os.name != "posix", reason="workers share a listing on POSIX only")
 def test_workers_get_an_error_when_the_lister_dies(spool_dir):
     where = slots(2)
-    lister = multiprocessing.get_context("fork").Process(
-        target=_list_then_die, args=(where[0].name,)
-    )
+    lister = multiprocessing.get_context("fork").Process(target=_list_then_die, args=(where[0],))
     lister.start()
     lister.join(180)
     assert lister.exitcode == 3
@@ -140,18 +138,23 @@ def test_spools_left_by_a_dead_process_are_removed_by_the_next_lister(spool_dir)
     child.join()
     stale = spool_dir / f"{child.pid}-5-7-1.spool"
     stale.write_bytes(b"P")
-    # A spool of this rank for another iteration, whose lister is done, and one
-    # whose lister still holds it.
-    finished = spool_dir / f"{os.getppid()}-9-9-1.spool.1"
+    # Spools of this rank for another iterator: one whose lister is done, and one
+    # whose lister still holds it; and a spool of the lister's own iterator, whose
+    # other workers may not have started yet.
+    finished = spool_dir / f"{os.getppid()}-9-9-x-1.spool.1"
     finished.write_bytes(b"P")
-    busy = spool_dir / f"{os.getppid()}-9-9-2.spool"
+    busy = spool_dir / f"{os.getppid()}-9-9-x-2.spool"
     busy.write_bytes(b"P")
+    where = slots(1)[0]
+    same_iterator = spool_dir / f"{where.iteration}-other-1.spool"
+    same_iterator.write_bytes(b"P")
     with open(busy, "rb") as held:
         fcntl.flock(held, fcntl.LOCK_EX)
-        list(shared_entries(Pages(), slots(1)[0]))
+        list(shared_entries(Pages(), where))
     assert not stale.exists()
     assert not finished.exists()
     assert busy.exists()
+    assert same_iterator.exists()
 
 
 def test_a_directory_that_is_not_private_makes_each_worker_list_alone(spool_dir):

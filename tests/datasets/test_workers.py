@@ -5,11 +5,11 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from _dataset_children import name_and_data, name_only
+from _dataset_children import name_and_data, name_only, second_worker_starts_late
 from _fault_proxy import Respond
 from _fixtures import random_bytes
 from _many_blobs import MANY
-from torch.utils.data import DataLoader
+from torch.utils.data import ChainDataset, DataLoader
 
 from azstoragetorch._core._listing import PAGE_SIZE
 from azstoragetorch.datasets import BlobDataset, IterableBlobDataset
@@ -167,3 +167,25 @@ def test_a_missing_container_raises_from_the_loader(container, key, proxy):
     with pytest.raises(BlobNotFoundError, match="missing"):
         list(loader)
     assert listing_requests(proxy) == 1
+
+
+@pytest.mark.slow
+def test_two_datasets_chained_in_one_loader_list_apart(blobs, container, key, proxy):
+    blobs({f"a/{index}": b"a" for index in range(3)})
+    blobs({f"b/{index}": b"b" for index in range(3)})
+    first, second = (
+        IterableBlobDataset.from_container_url(
+            proxy.url(container.url), prefix=prefix, credential=key, transform=name_only
+        )
+        for prefix in ("a/", "b/")
+    )
+    # Worker 0 reaches the second dataset before worker 1 has started the first.
+    loader = DataLoader(
+        ChainDataset([first, second]),
+        batch_size=None,
+        num_workers=2,
+        prefetch_factor=8,
+        worker_init_fn=second_worker_starts_late,
+    )
+    assert sorted(loader) == ["a/0", "a/1", "a/2", "b/0", "b/1", "b/2"]
+    assert listing_requests(proxy) == 2  # one listing of each, shared by both workers

@@ -20,7 +20,7 @@ it lists:
   finds the marks of all ``num_workers`` removes every name, so the file is gone as
   soon as all workers hold it open (its space is freed when they close it). The
   spools of a rank whose main process is dead, and spools of this rank whose lister
-  has finished that belong to other iterations (an iteration some worker never
+  has finished that belong to other DataLoader iterators (one some worker never
   started), are removed by the next lister.
 
 The spool lives in a directory private to the user (mode 0700, owned by them,
@@ -28,12 +28,13 @@ under :func:`tempfile.gettempdir`) and holds what the listing holds: names, size
 ETags, times, content types and MD5s, never a credential. Where that directory
 cannot be used, or without ``fcntl`` (Windows), each worker lists for itself.
 
-The name of an iteration is ``<parent pid>-<first worker>-<base seed>-<pass>``: the
-rank's process that started the workers; the multiprocessing identity of worker 0
-(a per-process counter, so new for each set of worker processes); the
-DataLoader's base seed for this iterator; and how many times this worker process
-has started iterating the dataset (persistent workers keep their identity and
-seed across epochs, and each starts every epoch once).
+The name of an iteration is ``<parent pid>-<first worker>-<base seed>-<listing>-<pass>``:
+the rank's process that started the workers; the multiprocessing identity of
+worker 0 (a per-process counter, so new for each set of worker processes); the
+DataLoader's base seed for this iterator; a random name the dataset's source got
+when it was made (two datasets chained in one DataLoader list apart); and how many
+times this worker process has started listing it (persistent workers keep their
+identity and seed across epochs, and each starts every epoch once).
 """
 
 from __future__ import annotations
@@ -83,16 +84,26 @@ _ALONE = (
 class Slot:
     """Which listing this DataLoader worker shares, and with how many workers."""
 
-    name: str
+    iteration: str
+    """``<parent pid>-<first worker>-<base seed>``: one DataLoader iterator's workers."""
+    listing: str
+    """``<listing>-<pass>``: which of the listings made in that iteration."""
     worker: int
     num_workers: int
 
+    @property
+    def name(self) -> str:
+        return f"{self.iteration}-{self.listing}"
 
-def slot(passes: int) -> Slot | None:
+
+def slot(listing: str, passes: int) -> Slot | None:
     """This worker's place in its iteration's shared listing; ``None`` to list alone.
 
-    :param passes: How many times this process has started iterating the dataset,
-        this time included.
+    :param listing: A name of the listing's source, the same in every worker (made
+        at random with the dataset), so that two datasets read in one worker never
+        share a spool.
+    :param passes: How many times this process has started listing it, this time
+        included.
     """
     if fcntl is None:
         return None
@@ -103,8 +114,8 @@ def slot(passes: int) -> Slot | None:
     identity = multiprocessing.current_process()._identity
     first = identity[-1] - info.id if identity else 0
     base_seed = info.seed - info.id
-    name = f"{os.getppid()}-{first}-{base_seed}-{passes}"
-    return Slot(name, info.id, info.num_workers)
+    iteration = f"{os.getppid()}-{first}-{base_seed}"
+    return Slot(iteration, f"{listing}-{passes}", info.id, info.num_workers)
 
 
 def shared_entries(
@@ -119,7 +130,7 @@ def shared_entries(
         return _entries(list_pages())
     spool = directory / f"{where.name}.spool"
     try:
-        fd = _join(spool, list_pages, directory)
+        fd = _join(spool, list_pages, directory, where.iteration)
     except OSError as error:  # such as a full disk: costs a listing, not the epoch
         _warn_once(_ALONE.format(error=redact(str(error))))
         return _entries(list_pages())
@@ -165,15 +176,17 @@ def _warn_once(message: str) -> None:
         warnings.warn(message, RuntimeWarning, stacklevel=2)
 
 
-def _sweep(directory: Path, keep: str) -> None:
+def _sweep(directory: Path, iteration: str) -> None:
     """Remove spools left by dead ranks, and this rank's finished spools of other
-    iterations."""
+    DataLoader iterators.
+
+    The spools of this iterator stay: a worker that starts late still needs them.
+    """
     mine = str(os.getppid())
     for entry in os.scandir(directory):
         name = entry.name
-        key = name.split(".spool", 1)[0]
-        owner = key.split("-", 1)[0]
-        if key == keep or not owner.isdigit():
+        owner = name.split("-", 1)[0]
+        if name.startswith(f"{iteration}-") or not owner.isdigit():
             continue
         if owner == mine:
             if name.endswith(".draft"):
@@ -221,7 +234,10 @@ def _lock_free(fd: int) -> bool:
 
 
 def _join(
-    spool: Path, list_pages: Callable[[], Iterable[list[ListedBlob]]], directory: Path
+    spool: Path,
+    list_pages: Callable[[], Iterable[list[ListedBlob]]],
+    directory: Path,
+    iteration: str,
 ) -> int:
     """A descriptor to read ``spool`` from, after starting the listing if no one has."""
     with contextlib.suppress(FileNotFoundError):
@@ -251,7 +267,7 @@ def _join(
         os.close(out)
         return os.open(spool, os.O_RDONLY)
     with contextlib.suppress(OSError):
-        _sweep(directory, spool.name.split(".spool", 1)[0])
+        _sweep(directory, iteration)
     threading.Thread(
         target=_publish, args=(out, list_pages), name="azstoragetorch-listing", daemon=True
     ).start()

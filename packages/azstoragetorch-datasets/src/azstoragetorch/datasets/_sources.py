@@ -9,6 +9,7 @@ DataLoader workers.
 from __future__ import annotations
 
 import itertools
+import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, Generic, Protocol, TypeVar, cast, overload, runtime_checkable
 
@@ -204,8 +205,11 @@ class ContainerListing(Iterable[Blob]):
         self.container = container
         self.prefix = prefix
         self._clients = clients
-        # Listings started in this process (and, copied with the dataset, in the
-        # one it came from): the same count in every worker of an iteration.
+        # Names this listing among the spools of a rank's workers (it is pickled
+        # with the dataset, so every worker has the same), and counts the listings
+        # started in this process (and, copied with the dataset, in the one it came
+        # from): the same count in every worker of an iteration.
+        self._listing_id = uuid.uuid4().hex[:16]
         self._passes = 0
 
     def __iter__(self) -> Iterator[Blob]:
@@ -217,7 +221,7 @@ class ContainerListing(Iterable[Blob]):
         A DataLoader worker reads the listing its iteration's workers share.
         """
         self._passes += 1
-        where = slot(self._passes)
+        where = slot(self._listing_id, self._passes)
         if where is not None:
             return shared_entries(self._pages, where)
         return itertools.chain.from_iterable(self._pages())
