@@ -28,7 +28,7 @@ under :func:`tempfile.gettempdir`) and holds what the listing holds: names, size
 ETags, times, content types and MD5s, never a credential. Where that directory
 cannot be used, or without ``fcntl`` (Windows), each worker lists for itself.
 
-The name of an iteration is ``<parent pid>-<first worker>-<base seed>-<listing>-<pass>``:
+A spool is named ``<parent pid>-<first worker>-<base seed>-<listing>-<pass>``:
 the rank's process that started the workers; the multiprocessing identity of
 worker 0 (a per-process counter, so new for each set of worker processes); the
 DataLoader's base seed for this iterator; a random name the dataset's source got
