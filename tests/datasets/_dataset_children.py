@@ -150,3 +150,31 @@ def fill_cache(
         samples = {name: data.hex() for name, data in DataLoader(dataset, batch_size=None)}
     gets = sum(1 for r in recorder.requests if r.method == "GET" and "comp=list" not in r.url)
     Path(out).write_text(json.dumps({"samples": samples, "gets": gets}))
+
+
+def run_rank_epochs(
+    rank: int, world_size: int, credential: object, container_url: str, out_dir: str
+) -> None:
+    """One rank of a gloo group: two epochs through a DataLoader of two workers."""
+    from torch.utils.data import DataLoader
+
+    from azstoragetorch.datasets import IterableBlobDataset
+
+    dataset = IterableBlobDataset.from_container_url(
+        container_url, credential=credential, transform=name_only, uneven_shares="uneven"
+    )
+    loader = DataLoader(dataset, batch_size=None, num_workers=2, multiprocessing_context="spawn")
+    epochs = [list(loader) for _ in range(2)]
+    Path(out_dir, f"rank{rank}.json").write_text(json.dumps(epochs))
+
+
+def second_worker_starts_late(worker_id: int) -> None:
+    """A ``worker_init_fn``: worker 1 starts iterating 3 s after worker 0.
+
+    Not to make a test pass but to let worker 0 finish one dataset of a chain and
+    start the next before worker 1 has started the first.
+    """
+    import time
+
+    if worker_id == 1:
+        time.sleep(3)

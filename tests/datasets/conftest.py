@@ -9,8 +9,10 @@ by name in ``spawn`` and ``forkserver`` children, which inherit the parent's
 from __future__ import annotations
 
 import concurrent.futures
+from collections.abc import Iterator
 
 import pytest
+from _fault_proxy import FaultProxy
 
 
 @pytest.fixture
@@ -23,3 +25,10 @@ def blobs(container, upload):  # type: ignore[no-untyped-def]
         return [f"{container.url}/{name}" for name in sorted(contents)]
 
     return _blobs
+
+
+@pytest.fixture
+def proxy(azurite) -> Iterator[FaultProxy]:  # type: ignore[no-untyped-def]
+    """A proxy in front of Azurite that notes every request, from every process."""
+    with FaultProxy(azurite.port) as fault_proxy:
+        yield fault_proxy

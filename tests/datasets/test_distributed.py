@@ -4,8 +4,12 @@ import itertools
 import json
 
 import pytest
-from _dataset_children import run_rank, run_rank_shares
+from _dataset_children import run_rank, run_rank_epochs, run_rank_shares
+from _fault_proxy import FaultProxy
 from _gloo import run_ranks
+from _many_blobs import MANY
+
+from azstoragetorch._core._listing import PAGE_SIZE
 
 WORLD_SIZE = 2
 # Not a multiple of world_size * num_workers: shares cannot all be equal.
@@ -75,3 +79,17 @@ def test_three_ranks_get_equal_shares_under_pad_and_drop(blobs, container, azuri
         assert [len(share) for share in shares] == [4, 4, 4]
         assert set(itertools.chain.from_iterable(shares)) == set(TEN)
     assert per_rank("sampler-0") != per_rank("sampler-1")
+
+
+@pytest.mark.slow
+def test_each_rank_lists_once_per_epoch_for_its_two_workers(many_blobs, azurite, tmp_path):
+    with FaultProxy(azurite.port) as proxy:
+        run_ranks(run_rank_epochs, WORLD_SIZE, azurite, proxy.url(many_blobs.url), str(tmp_path))
+        listings = sum(1 for seen in proxy.seen if "comp=list" in seen.query)
+    ranks = [json.loads((tmp_path / f"rank{rank}.json").read_text()) for rank in range(2)]
+    names = many_blobs.names
+    for epoch in range(2):
+        # Sample i goes to rank i % 2, exactly once, in listing order.
+        assert [ranks[rank][epoch] for rank in range(WORLD_SIZE)] == [names[0::2], names[1::2]]
+    # Each rank must list each epoch at least once: so exactly once, pages and all.
+    assert listings == WORLD_SIZE * 2 * -(-MANY // PAGE_SIZE)

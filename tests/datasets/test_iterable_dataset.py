@@ -1,8 +1,11 @@
 """IterableBlobDataset: lazy, ordered, read ahead, sharded across workers."""
 
 import pickle
+import threading
 
 import pytest
+from _dataset_children import name_only
+from _fault_proxy import Before
 from torch.utils.data import DataLoader
 
 from azstoragetorch.datasets import IterableBlobDataset
@@ -65,3 +68,24 @@ def test_from_blob_urls_shards_too(blobs, key):
 def test_a_used_dataset_pickles_and_yields_the_same(dataset):
     before = list(dataset)
     assert list(pickle.loads(pickle.dumps(dataset))) == before
+
+
+@pytest.mark.slow
+def test_workers_start_on_the_first_page_while_the_listing_goes_on(many_blobs, proxy):
+    # The second page is held at the proxy until the first sample has arrived.
+    go_on = threading.Event()
+    held_too_long = []
+    proxy.inject(
+        Before(lambda: held_too_long.append(not go_on.wait(60))),
+        query="comp=list",
+        nth=2,
+    )
+    dataset = IterableBlobDataset.from_container_url(
+        proxy.url(many_blobs.url), credential=many_blobs.credential, transform=name_only
+    )
+    samples = iter(DataLoader(dataset, batch_size=None, num_workers=2))
+    first = next(samples)
+    go_on.set()
+    rest = list(samples)
+    assert [first, *rest] == many_blobs.names
+    assert held_too_long == [False]

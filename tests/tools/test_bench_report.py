@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from bench import dcp, docs, plan, report, worker_support
+from bench import datasets, dcp, docs, plan, report, worker_support
 from bench.runner import Measurement
 
 REPO = Path(__file__).resolve().parents[2]
@@ -156,6 +156,44 @@ def test_dcp_rows_compare_with_blobio_and_judge_the_partial_load() -> None:
     assert load[5].endswith(": n/a")
     assert partial[1] == "fetched 1.100x their bytes (worst)"
     assert partial[5].endswith(": met")
+
+
+def _dataset_runs(
+    results: datasets.Results, key: str, rates: tuple[float, ...], per_epoch: int, built: int
+) -> None:
+    runs = results.of(key, "ours")
+    for rate in rates:
+        runs.rates.append(rate)
+        runs.listings.append(per_epoch)
+        runs.listings_built.append(built)
+
+
+def test_the_iterable_dataset_is_judged_against_the_map_one_beside_its_listings() -> None:
+    results = datasets.Results(datasets.FULL)
+    _dataset_runs(results, "iterable-2", (1700.0, 1800.0, 1900.0), per_epoch=2, built=0)
+    _dataset_runs(results, "map-2", (2000.0, 2000.0, 2100.0), per_epoch=0, built=2)
+
+    row = datasets.iterable_vs_map(results)
+
+    assert row[0].startswith("iterable, 2 workers vs map, 2 workers")
+    assert row[1] == "1800 (1700-1900); 2 per epoch (+0 building)"
+    assert row[2] == "map: 2000 (2000-2100); 0 per epoch (+2 building)"
+    assert row[4:6] == ("0.90x", ">=0.9x map: met (0.900x)")
+    assert datasets.rows(results)[-1] == row
+
+    results.of("iterable-2", "ours").rates[:] = [1700.0]
+    assert datasets.iterable_vs_map(results)[5] == ">=0.9x map: missed (0.850x)"
+
+
+def test_listing_requests_are_not_applicable_where_they_were_not_counted() -> None:
+    results = datasets.Results(datasets.QUICK)
+    results.of("iterable-2", "ours").rates.append(1000.0)
+
+    row = datasets.iterable_vs_map(results)
+
+    assert row[1] == "1000 (1000-1000); n/a"
+    assert row[2] == "map: failed; n/a"
+    assert row[5] == ">=0.9x map: n/a"
 
 
 # ----------------------------------------------------------------------------- tables

@@ -19,12 +19,15 @@ Scenarios:
     worker processes and ``batch_size`` over the first ``samples`` samples, checking
     every sample's size. CPU time covers this process and its worker processes, and,
     given ``server_pid``, the CPU time Azurite used over the same loop: all its
-    threads, and its main thread alone, which handles every request.
+    threads, and its main thread alone, which handles every request. For ours, the
+    List Blobs requests are counted at the transport seam (in forked workers too):
+    those sent while the dataset was built, and those sent during the timed loop.
 """
 
 from __future__ import annotations
 
 import gc
+import os
 import resource
 import runpy
 import sys
@@ -85,11 +88,60 @@ def _list(spec: dict[str, Any]) -> dict[str, Any]:
     return {"samples": len(dataset), "seconds": seconds, "cpu_seconds": None}
 
 
+class _ListingCounter:
+    """Counts List Blobs requests of this process and its forked children in a file.
+
+    Each request appends a byte, so the count survives the workers that sent them.
+    """
+
+    def __init__(self) -> None:
+        import multiprocessing
+        import tempfile
+
+        from azstoragetorch._core import _shared_transport
+
+        handle, self.path = tempfile.mkstemp(prefix="bench-listings-")
+        os.close(handle)
+        # Workers forked by the DataLoader inherit the wrapper; others would not.
+        self.reliable = multiprocessing.get_start_method() == "fork"
+        original = _shared_transport.shared_transport
+        path = self.path
+
+        class Counting:
+            def __init__(self, inner: Any) -> None:
+                self._inner = inner
+
+            def send(self, request: Any, **kwargs: Any) -> Any:
+                if "comp=list" in request.url:
+                    with open(path, "ab") as tally:
+                        tally.write(b"L")
+                return self._inner.send(request, **kwargs)
+
+            def __getattr__(self, name: str) -> Any:
+                return getattr(self._inner, name)
+
+        _shared_transport.shared_transport = lambda: Counting(original())  # type: ignore[assignment,return-value]
+
+    def count(self) -> int | None:
+        return os.path.getsize(self.path) if self.reliable else None
+
+    def close(self) -> None:
+        os.unlink(self.path)
+
+
+def _counter() -> _ListingCounter | None:
+    try:
+        return _ListingCounter()
+    except ImportError:  # upstream has no such seam
+        return None
+
+
 def _load(spec: dict[str, Any]) -> dict[str, Any]:
     import torch.utils.data
 
     from azstoragetorch.datasets import BlobDataset, IterableBlobDataset
 
+    counter = _counter()
     wanted = int(spec["samples"])
     if spec["scenario"] == "map":
         dataset: Any = BlobDataset.from_container_url(spec["container_url"])
@@ -100,6 +152,7 @@ def _load(spec: dict[str, Any]) -> dict[str, Any]:
     loader = torch.utils.data.DataLoader(
         dataset, batch_size=spec["batch_size"], num_workers=spec["workers"]
     )
+    built = counter.count() if counter is not None else None
     server_before = support.server_cpu(spec.get("server_pid"))
     cpu_before = _cpu_seconds()
     started = time.perf_counter()
@@ -117,6 +170,9 @@ def _load(spec: dict[str, Any]) -> dict[str, Any]:
     del iterator, loader  # ends the worker processes, so their CPU time is counted
     gc.collect()
     cpu = _cpu_seconds() - cpu_before
+    listed = counter.count() if counter is not None else None
+    if counter is not None:
+        counter.close()
     if seen < wanted:
         raise AssertionError(f"the DataLoader gave {seen} samples, expected {wanted}")
     server, thread = spent if spent is not None else (None, None)
@@ -126,6 +182,8 @@ def _load(spec: dict[str, Any]) -> dict[str, Any]:
         "cpu_seconds": cpu,
         "server_cpu_seconds": server,
         "server_thread_cpu_seconds": thread,
+        "listing_requests_built": built,
+        "listing_requests": None if listed is None or built is None else listed - built,
     }
 
 

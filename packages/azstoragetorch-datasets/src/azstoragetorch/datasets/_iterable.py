@@ -78,9 +78,15 @@ class IterableBlobDataset(torch.utils.data.IterableDataset[_T_co]):
     shuffle): sample ``i`` goes to rank ``i % world_size`` and, within it, to
     worker ``(i // world_size) % num_workers``. One rank's DataLoader with
     ``batch_size=1`` yields its samples in epoch order. Every rank must create the
-    dataset over the same blobs. Each worker lists the whole container and keeps
-    its share. With ``shard_by_rank=False`` every rank gets all the samples, still
-    divided among its workers.
+    dataset over the same blobs. With ``shard_by_rank=False`` every rank gets all
+    the samples, still divided among its workers.
+
+    **Listing.** A rank's DataLoader workers share one listing per epoch: the first
+    to start lists the container a page at a time into a file, in a directory
+    private to the user under the temporary directory, that the others read as it
+    grows. So there is one listing per rank per epoch, whatever ``num_workers``,
+    and the first sample waits only for the first page. A listing error is raised
+    in every worker; if the listing worker dies, the others raise ``RuntimeError``.
 
     **Equal shares for DDP.** When the number of samples is not a multiple of the
     world size, ``uneven_shares`` decides: ``"pad"`` (the default) repeats samples

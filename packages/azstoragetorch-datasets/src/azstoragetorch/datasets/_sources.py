@@ -9,14 +9,16 @@ DataLoader workers.
 from __future__ import annotations
 
 import itertools
+import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, Generic, Protocol, TypeVar, cast, overload, runtime_checkable
 
-from azstoragetorch._core._listing import ListedFields, iter_pages, listed_properties
+from azstoragetorch._core._listing import ListedBlob, ListedFields, iter_pages, listed_properties
 from azstoragetorch._core._url import BlobURL
 from azstoragetorch.datasets._blob import Blob
 from azstoragetorch.datasets._cache import BlobCache
 from azstoragetorch.datasets._dataset_clients import ClientFactory
+from azstoragetorch.datasets._shared_listing import shared_entries, slot
 
 __all__ = [
     "BlobURLs",
@@ -207,7 +209,11 @@ class BlobURLs(_BlobSequence[str]):
 
 
 class ContainerListing(Iterable[Blob]):
-    """The blobs of a container, listed page by page each time it is iterated."""
+    """The blobs of a container, listed page by page each time it is iterated.
+
+    In the DataLoader workers of a process, one listing per iteration is shared by
+    them all (see ``_shared_listing``).
+    """
 
     def __init__(
         self,
@@ -220,20 +226,35 @@ class ContainerListing(Iterable[Blob]):
         self.prefix = prefix
         self._clients = clients
         self._cache = cache
+        # Names this listing among the spools of a rank's workers (it is pickled
+        # with the dataset, so every worker has the same), and counts the listings
+        # started in this process (and, copied with the dataset, in the one it came
+        # from): the same count in every worker of an iteration.
+        self._listing_id = uuid.uuid4().hex[:16]
+        self._passes = 0
 
     def __iter__(self) -> Iterator[Blob]:
         return map(self.blob_for, self.entries())
 
     def entries(self) -> Iterator[ListedFields]:
-        """The entries of a new listing; pages are fetched as the iterator advances."""
-        pages = iter_pages(
+        """The entries of a new listing; pages are fetched as the iterator advances.
+
+        A DataLoader worker reads the listing its iteration's workers share.
+        """
+        self._passes += 1
+        where = slot(self._listing_id, self._passes)
+        if where is not None:
+            return shared_entries(self._pages, where)
+        return itertools.chain.from_iterable(self._pages())
+
+    def _pages(self) -> Iterator[list[ListedBlob]]:
+        return iter_pages(
             self.container,
             self._clients.pipeline(self.container),
             self._clients.used(self.container),
             prefix=self.prefix,
             options=self._clients.options,
         )
-        return itertools.chain.from_iterable(pages)
 
     def blob_for(self, entry: ListedFields) -> Blob:
         return _listed_blob(self.container, self._clients, entry, self._cache)
