@@ -62,6 +62,26 @@ def test_a_saved_state_dict_loads_as_it_was_when_save_returned(blob_url, key):
         assert torch.equal(loaded["model"][name], tensor)
 
 
+def test_consecutive_saves_reuse_the_last_copy_and_each_blob_holds_its_own_state(container, key):
+    weight = torch.zeros(1024)
+    state = {"weight": weight, "bias": torch.zeros(3, 2).t(), "step": 0}  # bias: a view
+    urls = [f"{container.url}/reuse-{n}.pt" for n in range(3)]
+    kept = []
+    with BackgroundSaver(credential=key) as saver:
+        for n, url in enumerate(urls):
+            weight.fill_(float(n))
+            state["step"] = n
+            saver.save(state, url).result(timeout=30)
+            kept.append(saver._spare._free[(torch.float32, (1024,))][0].data_ptr())
+        assert kept[0] == kept[1] == kept[2]  # the second and third saves copied into it
+    assert saver._spare._free == {}  # close() let the copy go
+    for n, url in enumerate(urls):
+        loaded = load(url, key)
+        assert loaded["step"] == n
+        assert torch.equal(loaded["weight"], torch.full((1024,), float(n)))
+        assert torch.equal(loaded["bias"], torch.zeros(2, 3))
+
+
 def test_save_returns_before_the_upload_and_nothing_is_visible_until_the_commit(
     container, blob_url, key, gate
 ):
