@@ -168,8 +168,35 @@ def run_upload(
     counter = ProgressCounter(progress, bytes_total, len(names))
     counter.start()
     job = _UploadJob(remote, tally, counter, overwrite, content_type, dry_run, settings)
-    run_jobs([_bind(job, found, name, existing.get(name)) for found, name in names], concurrency)
+    jobs = []
+    for found, name in names:
+        there = existing.get(name)
+        if _settled(found, there, overwrite, settings.whole_file_limit):
+            # Decided here: a thread per unchanged file would cost more than its hash.
+            tally.skip(name)
+            counter.file_done(found.size)
+        else:
+            jobs.append(_bind(job, found, name, there))
+    run_jobs(jobs, concurrency)
     return tally.summary(bytes_total, dry_run)
+
+
+def _settled(found: LocalFile, there: ListedBlob | None, overwrite: Overwrite, limit: int) -> bool:
+    """Whether ``found`` is to be skipped, known without a request: a blob is there
+    and ``overwrite`` is ``"never"``, or it has the small file's size and MD5 and
+    ``overwrite`` is ``"if-changed"``. Anything in doubt is left to the file's job."""
+    if there is None or overwrite == "always":
+        return False
+    if overwrite == "never":
+        return True
+    if there.content_md5 is None or there.size != found.size or found.size > limit:
+        return False
+    try:
+        with open(found.path, "rb") as file:
+            data = file.read(found.size + 1)
+    except OSError:
+        return False  # the job reports it
+    return len(data) == found.size and content_md5(data) == there.content_md5
 
 
 def _bind(
