@@ -18,7 +18,10 @@ Beside the two cases whose targets this machine may not allow, it times the work
 they cannot avoid, in the same run: for the large download, the MD5 of the same
 bytes (a download verifies the blob's Content-MD5, and MD5 is sequential); for the
 re-run, listing the prefix alone (through ``transfer.list``) and reading and hashing
-the local tree alone. Their sums bound what any implementation can reach here.
+the local tree alone. Their sums bound what any implementation can reach here. For
+the small files, it also times bare ``http.client`` PUTs and GETs of the same files
+from 8 threads, with a SAS (no signing, no checks, nothing written locally): what
+Azurite itself allows on this machine.
 
 Repetitions interleave ours and the baselines. Medians are printed. Run it with
 the development environment's Python::
@@ -35,10 +38,12 @@ import argparse
 import concurrent.futures
 import datetime
 import hashlib
+import http.client
 import os
 import statistics
 import sys
 import tempfile
+import threading
 import time
 import urllib.parse
 from collections.abc import Iterator
@@ -165,6 +170,28 @@ def main(argv: list[str] | None = None) -> int:
                 with concurrent.futures.ThreadPoolExecutor(_SDK_THREADS) as pool:
                     list(pool.map(get, names))
 
+            def bare(method: str, prefix: str) -> None:
+                local = threading.local()
+                parts = urllib.parse.urlsplit(url)
+
+                def send(path: Path) -> None:
+                    connection = getattr(local, "connection", None)
+                    if connection is None:
+                        connection = local.connection = http.client.HTTPConnection(
+                            parts.hostname or "", parts.port
+                        )
+                    name = urllib.parse.quote(f"{prefix}{path.relative_to(tree).as_posix()}")
+                    headers = {"x-ms-version": "2025-01-05", "x-ms-blob-type": "BlockBlob"}
+                    body = path.read_bytes() if method == "PUT" else None
+                    connection.request(method, f"{parts.path}/{name}?{sas}", body, headers)
+                    response = connection.getresponse()
+                    response.read()
+                    if response.status >= 300:
+                        raise SystemExit(f"bare {method} failed: {response.status}")
+
+                with concurrent.futures.ThreadPoolExecutor(_SDK_THREADS) as pool:
+                    list(pool.map(send, small_files))
+
             def blobio_write(name: str) -> None:
                 with (
                     open(large, "rb") as source,
@@ -194,6 +221,10 @@ def main(argv: list[str] | None = None) -> int:
                     check(transfer.download(ours_prefix, work / f"ours-{rep}", credential=key))
                 with clock("small down sdk"):
                     sdk_download(sdk_prefix, work / f"sdk-{rep}")
+                with clock("small up bare"):
+                    bare("PUT", f"bare-{rep}/")
+                with clock("small down bare"):
+                    bare("GET", f"bare-{rep}/")
                 # Re-run: a first if-changed upload into a fresh prefix, then again.
                 rerun = f"{url}/rerun-{rep}/"
                 with clock("rerun first"):
@@ -253,7 +284,9 @@ def _report(
             (
                 f"small files {way}",
                 f"{files / ours:,.0f} files/s",
-                f"SDK loop of 8 threads: {files / sdk:,.0f} files/s",
+                f"SDK loop of 8 threads: {files / sdk:,.0f} files/s, "
+                f"bare {'PUTs' if way == 'up' else 'GETs'} "
+                f"{files / median(f'small {way} bare'):,.0f} files/s",
                 f"{sdk / ours:.2f}x",
                 ">= 2x",
             )
