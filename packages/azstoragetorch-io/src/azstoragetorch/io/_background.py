@@ -95,40 +95,40 @@ class SaveHandle:
 class BackgroundSaver:
     """Saves state dicts to blobs on a background thread.
 
-        ::
+    ::
 
-            import torch
-            from azstoragetorch.io import BackgroundSaver
+        import torch
+        from azstoragetorch.io import BackgroundSaver
 
-            model = torch.nn.Linear(4, 2)
-            with BackgroundSaver() as saver:
-                for step in range(1, 301):
-                    model.weight.data.add_(0.01)  # stands for a training step
-                    if step % 100 == 0:
-                        url = f"https://<account>.blob.core.windows.net/<container>/run/step-{step}.pt"
-                        saver.save(model.state_dict(), url)
-            # Leaving the block waits for the last save and raises its failure, if any.
+        model = torch.nn.Linear(4, 2)
+        with BackgroundSaver() as saver:
+            for step in range(1, 301):
+                model.weight.data.add_(0.01)  # stands for a training step
+                if step % 100 == 0:
+                    url = f"https://<account>.blob.core.windows.net/<container>/run/step-{step}.pt"
+                    saver.save(model.state_dict(), url)
+        # Leaving the block waits for the last save and raises its failure, if any.
 
-        :meth:`save` returns once the tensors are copied to host memory; the upload runs
-        meanwhile. At most ``max_in_flight`` saves run at once: a further :meth:`save`
-        waits for the oldest to finish (``when_busy="wait"``, the default) or raises
-        ``RuntimeError`` at once (``when_busy="fail"``). Memory: each save in flight holds
-        one copy of its state dict's tensors, plus :class:`BlobIO`'s upload buffers. When a
+    :meth:`save` returns once the tensors are copied to host memory; the upload runs
+    meanwhile. At most ``max_in_flight`` saves run at once: a further :meth:`save`
+    waits for the oldest to finish (``when_busy="wait"``, the default) or raises
+    ``RuntimeError`` at once (``when_busy="fail"``). Memory: each save in flight holds
+    one copy of its state dict's tensors, plus :class:`BlobIO`'s upload buffers. When a
     save is done, its copy is kept for the next save to copy into, which is several
-    times faster than allocating new memory: a steady run of saves holds one copy of the
-    state dict between saves. :meth:`close` lets it go.
+    times faster than allocating new memory: a steady run of saves holds one copy of
+    the state dict between saves. :meth:`close` lets it go.
 
-        A process that exits normally waits for the saves in flight to commit. A process
-        that is killed, or a save that fails or is cancelled, commits nothing: the blob
-        keeps its previous content.
+    A process that exits normally waits for the saves in flight to commit. A process
+    that is killed, or a save that fails or is cancelled, commits nothing: the blob
+    keeps its previous content.
 
-        :param max_in_flight: How many saves may run at once (at least 1).
-        :param when_busy: ``"wait"`` or ``"fail"``, when ``max_in_flight`` saves run.
-        :param credential: As for :class:`~azstoragetorch.io.BlobIO`, used for every save.
-        :param options: Timeouts, retries and transfer sizes for every save, as a
-            :class:`~azstoragetorch.options.ClientOptions`; ``None`` uses the defaults.
-        :raises TypeError: for ``options`` that is not a ``ClientOptions``.
-        :raises ValueError: for ``max_in_flight`` below 1 or another ``when_busy``.
+    :param max_in_flight: How many saves may run at once (at least 1).
+    :param when_busy: ``"wait"`` or ``"fail"``, when ``max_in_flight`` saves run.
+    :param credential: As for :class:`~azstoragetorch.io.BlobIO`, used for every save.
+    :param options: Timeouts, retries and transfer sizes for every save, as a
+        :class:`~azstoragetorch.options.ClientOptions`; ``None`` uses the defaults.
+    :raises TypeError: for ``options`` that is not a ``ClientOptions``.
+    :raises ValueError: for ``max_in_flight`` below 1 or another ``when_busy``.
     """
 
     def __init__(
