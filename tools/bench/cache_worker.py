@@ -49,15 +49,8 @@ def _run(spec: dict[str, Any]) -> dict[str, Any]:
             dataset, batch_size=spec["batch_size"], num_workers=spec["workers"]
         )
         started = time.perf_counter()
-        seen = 0
         iterator = iter(loader)
-        for batch in iterator:
-            for data in batch["data"]:
-                if len(data) != spec["blob_bytes"]:
-                    raise AssertionError(f"a sample holds {len(data)} bytes")
-            seen += len(batch["data"])
-            if seen >= wanted:
-                break
+        seen = support.read_samples(iterator, wanted, spec["blob_bytes"])
         seconds.append(time.perf_counter() - started)
         del iterator, loader
         if seen < wanted:

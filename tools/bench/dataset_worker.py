@@ -156,15 +156,8 @@ def _load(spec: dict[str, Any]) -> dict[str, Any]:
     server_before = support.server_cpu(spec.get("server_pid"))
     cpu_before = _cpu_seconds()
     started = time.perf_counter()
-    seen = 0
     iterator = iter(loader)
-    for batch in iterator:
-        for data in batch["data"]:
-            if len(data) != spec["blob_bytes"]:
-                raise AssertionError(f"a sample holds {len(data)} bytes")
-        seen += len(batch["data"])
-        if seen >= wanted:
-            break
+    seen = support.read_samples(iterator, wanted, spec["blob_bytes"])
     seconds = time.perf_counter() - started
     spent = support.since(server_before, spec.get("server_pid"))
     del iterator, loader  # ends the worker processes, so their CPU time is counted

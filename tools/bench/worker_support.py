@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 
@@ -49,6 +49,20 @@ def since(before: tuple[float, float] | None, pid: int | None) -> tuple[float, f
     if before is None or after is None:
         return None
     return after[0] - before[0], after[1] - before[1]
+
+
+def read_samples(iterator: Iterator[Any], wanted: int, blob_bytes: int) -> int:
+    """Take DataLoader batches (``{"data": [...]}``) until ``wanted`` samples, each
+    checked to hold ``blob_bytes``; returns how many were taken."""
+    seen = 0
+    for batch in iterator:
+        for data in batch["data"]:
+            if len(data) != blob_bytes:
+                raise AssertionError(f"a sample holds {len(data)} bytes")
+        seen += len(batch["data"])
+        if seen >= wanted:
+            break
+    return seen
 
 
 def worker_main(argv: list[str], run: Callable[[dict[str, Any]], dict[str, Any]]) -> int:
