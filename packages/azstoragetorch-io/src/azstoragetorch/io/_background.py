@@ -114,9 +114,9 @@ class BackgroundSaver:
     waits for the oldest to finish (``when_busy="wait"``, the default) or raises
     ``RuntimeError`` at once (``when_busy="fail"``). Memory: each save in flight holds
     one copy of its state dict's tensors, plus :class:`BlobIO`'s upload buffers. When a
-    save is done, its copy is kept for the next save to copy into, which is several
-    times faster than allocating new memory: a steady run of saves holds one copy of
-    the state dict between saves. :meth:`close` lets it go.
+    save is done, its copy is kept for the next save to copy into, instead of new
+    memory each time: a steady run of saves holds one copy of the state dict between
+    saves. :meth:`close` lets it go.
 
     A process that exits normally waits for the saves in flight to commit. A process
     that is killed, or a save that fails or is cancelled, commits nothing: the blob
