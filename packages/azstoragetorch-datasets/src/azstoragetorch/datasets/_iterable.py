@@ -389,10 +389,9 @@ class IterableBlobDataset(torch.utils.data.IterableDataset[_T_co]):
             entries, blob_for = iter(source), _same
         if self._shuffle:
             entries = shuffled(entries, self._seed, self._epoch, self._buffer_size)
+        rank, world_size, worker, num_workers = self._position()
         if self._shard_by_rank:
-            rank, world_size = process_group() or self._process_group or (0, 1)
             entries = rank_share(entries, rank, world_size, self._uneven_shares)
-        worker, num_workers = worker_info()
         return map(blob_for, itertools.islice(entries, worker, None, num_workers))
 
     def __getstate__(self) -> dict[str, Any]:
