@@ -5,11 +5,16 @@ with ``spawn``; each joins one gloo group and calls
 ``target(rank, world_size, credential, *args)`` with the emulator's account key as
 an ``AzureNamedKeyCredential``. ``target`` must be a module-level function of a
 module children can import by name (one on pytest's ``pythonpath``).
+
+Each rank then starts its own processes (DataLoader workers) the way a rank that
+``torchrun`` launched would: with the platform's default start method, not the
+``spawn`` that started the rank. A test that wants spawned workers asks for them.
 """
 
 from __future__ import annotations
 
 import contextlib
+import multiprocessing
 import socket
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -58,5 +63,15 @@ def _rank(
 ) -> None:
     from azure.core.credentials import AzureNamedKeyCredential
 
+    as_if_launched()
     with gloo_group(rank, world_size, port):
         target(rank, world_size, AzureNamedKeyCredential(account, key), *args)
+
+
+def as_if_launched() -> None:
+    """In a spawned child: start further processes with the platform's default method,
+    as a process launched from a shell would, not with the ``spawn`` it inherited.
+
+    Each spawned DataLoader worker imports torch anew, seconds each on a small machine.
+    """
+    multiprocessing.set_start_method(None, force=True)

@@ -155,7 +155,11 @@ def fill_cache(
 def run_rank_epochs(
     rank: int, world_size: int, credential: object, container_url: str, out_dir: str
 ) -> None:
-    """One rank of a gloo group: two epochs through a DataLoader of two workers."""
+    """One rank of a gloo group: two epochs through a DataLoader of two workers.
+
+    Forked workers: ``run_rank`` covers spawned ones under ranks, and each spawned
+    worker would cost a torch import per epoch.
+    """
     from torch.utils.data import DataLoader
 
     from azstoragetorch.datasets import IterableBlobDataset
@@ -163,7 +167,7 @@ def run_rank_epochs(
     dataset = IterableBlobDataset.from_container_url(
         container_url, credential=credential, transform=name_only, uneven_shares="uneven"
     )
-    loader = DataLoader(dataset, batch_size=None, num_workers=2, multiprocessing_context="spawn")
+    loader = DataLoader(dataset, batch_size=None, num_workers=2, multiprocessing_context="fork")
     epochs = [list(loader) for _ in range(2)]
     Path(out_dir, f"rank{rank}.json").write_text(json.dumps(epochs))
 

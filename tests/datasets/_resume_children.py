@@ -133,20 +133,29 @@ class _record_worker:  # used as a function, pickled into workers
         _shared_transport.shared_transport = lambda: recorder  # type: ignore[assignment,return-value]
 
 
+def each(function: str, runs: str, url: str, credential: object, out: str, suffix: str) -> None:
+    """``function`` of this module for each of ``runs`` (JSON: {key: settings}), one after
+    the other in this process, writing to ``out/key`` + ``suffix``: one interpreter, with
+    its torch import, serves them all."""
+    for key, settings in json.loads(runs).items():
+        globals()[function](settings, url, credential, f"{out}/{key}{suffix}")
+
+
 def ranks_save(rank: int, world_size: int, credential: object, url: str, out: str, s: str) -> None:
-    save_after(json.loads(s), url, credential, f"{out}.rank{rank}")
+    each("save_after", s, url, credential, out, f".rank{rank}")
 
 
 def ranks_resume(
     rank: int, world_size: int, credential: object, url: str, out: str, s: str
 ) -> None:
-    resume(json.loads(s), url, credential, f"{out}.rank{rank}")
+    each("resume", s, url, credential, out, f".rank{rank}")
 
 
-def in_child(
-    function: str, settings: dict[str, Any], url: str, account: str, key: str, out: str
-) -> None:
-    """Entry point of a spawned process: ``function`` of this module with a key credential."""
+def in_child(function: str, runs: str, url: str, account: str, key: str, out: str) -> None:
+    """Entry point of a spawned process: ``each(function, runs, ...)`` with a key
+    credential, starting DataLoader workers as a newly launched process would."""
+    from _gloo import as_if_launched
     from azure.core.credentials import AzureNamedKeyCredential
 
-    globals()[function](settings, url, AzureNamedKeyCredential(account, key), out)
+    as_if_launched()
+    each(function, runs, url, AzureNamedKeyCredential(account, key), out, "")

@@ -1,25 +1,95 @@
-"""Mid-epoch resume with torchdata's StatefulDataLoader, in a new process, on Azurite."""
+"""Mid-epoch resume with torchdata's StatefulDataLoader, in a new process, on Azurite.
+
+The runs in new processes share their processes: every single-process setting is
+saved by one spawned interpreter and resumed by another, and the two-rank settings
+share one gloo group for the saves and one for the resumes. Each test then checks
+its own setting's results. Starting an interpreter that imports torch costs
+seconds; one per setting made these tests minutes long.
+"""
 
 import itertools
 import json
 import multiprocessing
+import uuid
 
 import pytest
 from _gloo import run_ranks
 from _resume_children import in_child, ranks_resume, ranks_save
+from azure.storage.blob import BlobServiceClient
 
 NAMES = [f"r/{index:02d}" for index in range(23)]
 CONTENTS = {name: name.encode() * 3 for name in NAMES}
+BATCHES = {"batch_size": 2, "batches": 3}
+
+SINGLE = {
+    f"iterable-{workers}{'-shuffled' if shuffle else ''}": {
+        "dataset": "iterable", "workers": workers, "shuffle": shuffle, **BATCHES
+    }
+    for workers in (0, 2)
+    for shuffle in (False, True)
+} | {
+    f"map-{workers}": {"dataset": "map", "workers": workers, "shuffle": True, **BATCHES}
+    for workers in (0, 2)
+}  # fmt: skip
+RANKS = {
+    "iterable": {"dataset": "iterable", "workers": 2, "shuffle": True, **BATCHES},
+    "map": {"dataset": "map", "workers": 2, "distributed": True, **BATCHES},
+}
 
 
-def in_new_process(function, settings, container, azurite, out):
+class Shared:
+    """The container the runs in new processes read (they never change it)."""
+
+    def __init__(self, name: str, url: str) -> None:
+        self.name, self.url = name, url
+
+
+@pytest.fixture(scope="module")
+def shared(azurite):
+    with BlobServiceClient.from_connection_string(azurite.connection_string) as service:
+        client = service.create_container(f"resume-{uuid.uuid4().hex}")
+        try:
+            for name, data in CONTENTS.items():
+                client.upload_blob(name, data)
+            yield Shared(client.container_name, f"{azurite.blob_endpoint}/{client.container_name}")
+        finally:
+            client.delete_container()
+
+
+def in_new_process(function, runs, shared, azurite, out):
     process = multiprocessing.get_context("spawn").Process(
         target=in_child,
-        args=(function, settings, container.url, azurite.account_name, azurite.account_key, out),
-    )
+        args=(function, json.dumps(runs), shared.url, azurite.account_name, azurite.account_key,
+              str(out)),
+    )  # fmt: skip
     process.start()
-    process.join(120)
+    process.join(240)
     assert process.exitcode == 0, f"{function} failed"
+
+
+@pytest.fixture(scope="module")
+def single(shared, azurite, tmp_path_factory):
+    """{setting: (saved, resumed)} of every setting of ``SINGLE``."""
+    out = tmp_path_factory.mktemp("resume")
+    in_new_process("save_after", SINGLE, shared, azurite, out)
+    in_new_process("resume", SINGLE, shared, azurite, out)
+    return {key: (read(out / key), read(out / f"{key}.resumed")) for key in SINGLE}
+
+
+@pytest.fixture(scope="module")
+def ranks(shared, azurite, tmp_path_factory):
+    """{setting: [(saved, resumed) of each rank]} of every setting of ``RANKS``."""
+    out = tmp_path_factory.mktemp("ranks")
+    runs = json.dumps(RANKS)
+    run_ranks(ranks_save, 2, azurite, shared.url, str(out), runs)
+    run_ranks(ranks_resume, 2, azurite, shared.url, str(out), runs)
+    return {
+        key: [
+            (read(out / f"{key}.rank{rank}"), read(out / f"{key}.rank{rank}.resumed"))
+            for rank in range(2)
+        ]
+        for key in RANKS
+    }
 
 
 def flat(batches):
@@ -36,28 +106,13 @@ def read(path):
         return json.load(f)
 
 
-def save_and_resume(settings, container, azurite, tmp_path):
-    out = str(tmp_path / "run")
-    in_new_process("save_after", settings, container, azurite, out)
-    in_new_process("resume", settings, container, azurite, out)
-    return read(out), read(out + ".resumed")
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("workers", [0, 2])
 @pytest.mark.parametrize("shuffle", [False, True])
 def test_iterable_resume_in_a_new_process_yields_the_rest_of_the_epoch(
-    blobs, container, azurite, tmp_path, workers, shuffle
+    single, shared, workers, shuffle
 ):
-    blobs(CONTENTS)
-    settings = {
-        "dataset": "iterable",
-        "workers": workers,
-        "batch_size": 2,
-        "batches": 3,
-        "shuffle": shuffle,
-    }
-    saved, resumed = save_and_resume(settings, container, azurite, tmp_path)
+    saved, resumed = single[f"iterable-{workers}{'-shuffled' if shuffle else ''}"]
     epoch, seen, rest = flat(saved["epoch"]), flat(saved["seen"]), flat(resumed["rest"])
     assert sorted(epoch) == NAMES
     assert (epoch == NAMES) is (not shuffle and workers == 0)
@@ -66,41 +121,24 @@ def test_iterable_resume_in_a_new_process_yields_the_rest_of_the_epoch(
     assert seen + rest == epoch
     assert saved["seen"] + resumed["rest"] == saved["epoch"]
     # The skipped samples were listed again but never read: one GET per sample left.
-    assert read_names(resumed["gets"], container) == sorted(rest)
+    assert read_names(resumed["gets"], shared) == sorted(rest)
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("workers", [0, 2])
-def test_map_dataset_resumes_through_its_sampler(blobs, container, azurite, tmp_path, workers):
-    blobs(CONTENTS)
-    settings = {
-        "dataset": "map",
-        "workers": workers,
-        "batch_size": 2,
-        "batches": 3,
-        "shuffle": True,
-    }
-    saved, resumed = save_and_resume(settings, container, azurite, tmp_path)
+def test_map_dataset_resumes_through_its_sampler(single, shared, workers):
+    saved, resumed = single[f"map-{workers}"]
     epoch, seen, rest = flat(saved["epoch"]), flat(saved["seen"]), flat(resumed["rest"])
     assert sorted(epoch) == NAMES
     assert epoch != NAMES
     assert seen + rest == epoch
-    assert read_names(resumed["gets"], container) == sorted(rest)
+    assert read_names(resumed["gets"], shared) == sorted(rest)
 
 
 @pytest.mark.slow
-def test_two_ranks_with_workers_and_shuffle_resume_their_own_shares(
-    blobs, container, azurite, tmp_path
-):
-    blobs(CONTENTS)
-    settings = json.dumps(
-        {"dataset": "iterable", "workers": 2, "batch_size": 2, "batches": 3, "shuffle": True}
-    )
-    out = str(tmp_path / "run")
-    run_ranks(ranks_save, 2, azurite, container.url, out, settings)
-    run_ranks(ranks_resume, 2, azurite, container.url, out, settings)
-    saved = [read(f"{out}.rank{rank}") for rank in range(2)]
-    resumed = [read(f"{out}.rank{rank}.resumed") for rank in range(2)]
+def test_two_ranks_with_workers_and_shuffle_resume_their_own_shares(ranks, shared):
+    saved = [run[0] for run in ranks["iterable"]]
+    resumed = [run[1] for run in ranks["iterable"]]
     epochs = [flat(run["epoch"]) for run in saved]
     # The ranks partition the shuffled epoch ("pad" repeats the first sample once).
     assert sorted(epochs[0] + epochs[1]) == sorted([*NAMES, epochs[0][0]])
@@ -109,28 +147,13 @@ def test_two_ranks_with_workers_and_shuffle_resume_their_own_shares(
         seen, rest = flat(saved[rank]["seen"]), flat(resumed[rank]["rest"])
         assert len(seen) == 6
         assert seen + rest == epochs[rank], rank
-        assert read_names(resumed[rank]["gets"], container) == sorted(rest)
+        assert read_names(resumed[rank]["gets"], shared) == sorted(rest)
 
 
 @pytest.mark.slow
-def test_two_ranks_resume_a_map_dataset_through_a_distributed_sampler(
-    blobs, container, azurite, tmp_path
-):
-    blobs(CONTENTS)
-    settings = json.dumps(
-        {
-            "dataset": "map",
-            "workers": 2,
-            "batch_size": 2,
-            "batches": 3,
-            "distributed": True,
-        }
-    )
-    out = str(tmp_path / "run")
-    run_ranks(ranks_save, 2, azurite, container.url, out, settings)
-    run_ranks(ranks_resume, 2, azurite, container.url, out, settings)
-    saved = [read(f"{out}.rank{rank}") for rank in range(2)]
-    resumed = [read(f"{out}.rank{rank}.resumed") for rank in range(2)]
+def test_two_ranks_resume_a_map_dataset_through_a_distributed_sampler(ranks, shared):
+    saved = [run[0] for run in ranks["map"]]
+    resumed = [run[1] for run in ranks["map"]]
     epochs = [flat(run["epoch"]) for run in saved]
     # DistributedSampler pads the shorter share with a repeat: 12 each.
     assert [len(epoch) for epoch in epochs] == [12, 12]
@@ -138,7 +161,7 @@ def test_two_ranks_resume_a_map_dataset_through_a_distributed_sampler(
     for rank in range(2):
         seen, rest = flat(saved[rank]["seen"]), flat(resumed[rank]["rest"])
         assert seen + rest == epochs[rank], rank
-        assert read_names(resumed[rank]["gets"], container) == sorted(rest)
+        assert read_names(resumed[rank]["gets"], shared) == sorted(rest)
 
 
 # torchdata 0.11 calls a deprecated torch function when a loader is created.

@@ -91,7 +91,9 @@ def leftover_spools(parent_pid):
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    ("method", "persistent"), [("fork", True), ("spawn", False), ("forkserver", False)]
+    # Spawned workers are the persistent ones: each new one costs a torch import.
+    ("method", "persistent"),
+    [("fork", False), ("spawn", True), ("forkserver", False)],
 )
 def test_two_workers_list_once_per_epoch(method, persistent, many_blobs, proxy):
     dataset = IterableBlobDataset.from_container_url(
