@@ -32,16 +32,18 @@ def run_worker(spec: dict[str, Any]) -> dict[str, Any]:
     ("scenario", "per_epoch", "built"),
     # The iterable dataset's two workers share one listing; the map-style one
     # lists when it is built.
-    [("iterable", 1, 0), ("map", 0, 1)],
+    [("iterable", 1, 0), ("map", 0, 1), ("map-listed", 1, 0)],
 )
 def test_the_worker_counts_listing_requests_per_epoch_and_while_building(
     scenario: str, per_epoch: int, built: int, upload: Any, container: Any, azurite: Any
 ) -> None:
+    # "map-listed": the map-style dataset built inside the timed epoch.
     for index in range(BLOBS):
         upload(f"b/{index:02d}", b"%016d" % index)
     sas = container_sas(azurite, container.name, "rl")
     spec = {
-        "scenario": scenario,
+        "scenario": scenario.removesuffix("-listed"),
+        "list_in_epoch": scenario.endswith("-listed"),
         "container_url": f"{container.url}?{sas}",
         "workers": 2,
         "batch_size": 8,

@@ -178,11 +178,32 @@ def test_the_iterable_dataset_is_judged_against_the_map_one_beside_its_listings(
     assert row[0].startswith("iterable, 2 workers vs map, 2 workers")
     assert row[1] == "1800 (1700-1900); 2 per epoch (+0 building)"
     assert row[2] == "map: 2000 (2000-2100); 0 per epoch (+2 building)"
+    assert row[3] == "map listing in the epoch: failed; n/a map"
     assert row[4:6] == ("0.90x", ">=0.9x map: met (0.900x)")
     assert datasets.rows(results)[-1] == row
+    assert datasets._listing_note(results) == []
 
     results.of("iterable-2", "ours").rates[:] = [1700.0]
     assert datasets.iterable_vs_map(results)[5] == ">=0.9x map: missed (0.850x)"
+
+
+def test_a_missed_iterable_ratio_is_set_beside_the_map_dataset_listing_in_its_epoch() -> None:
+    results = datasets.Results(datasets.FULL)
+    _dataset_runs(results, "iterable-2", (1700.0,), per_epoch=2, built=0)
+    _dataset_runs(results, "map-2", (2000.0,), per_epoch=0, built=2)
+    _dataset_runs(results, "map-2-listed", (1720.0,), per_epoch=2, built=0)
+
+    limit = datasets.iterable_vs_map(results)[3]
+    assert limit == "map listing in the epoch: 1720 (1720-1720); 0.86x map"
+    (note,) = datasets._listing_note(results)
+    assert "ran at 0.860x" in note
+    assert note.endswith("for any dataset that lists each epoch.")
+    assert note in datasets.notes(results)
+
+    # The same work done faster by the map-style dataset: the listing is not the reason.
+    results.of("map-2-listed", "ours").rates[:] = [1950.0]
+    (note,) = datasets._listing_note(results)
+    assert note.endswith("The listing alone does not explain the gap.")
 
 
 def test_listing_requests_are_not_applicable_where_they_were_not_counted() -> None:

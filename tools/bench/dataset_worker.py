@@ -17,9 +17,11 @@ Scenarios:
 ``map`` / ``iterable``
     Build the dataset (not timed), then time a ``DataLoader`` with ``workers``
     worker processes and ``batch_size`` over the first ``samples`` samples, checking
-    every sample's size. CPU time covers this process and its worker processes, and,
-    given ``server_pid``, the CPU time Azurite used over the same loop: all its
-    threads, and its main thread alone, which handles every request. For ours, the
+    every sample's size. With ``list_in_epoch``, the map-style dataset is built
+    inside the timed loop: its listing is timed too, as the iterable one's is. CPU
+    time covers this process and its worker processes, and, given ``server_pid``,
+    the CPU time Azurite used over the same loop: all its threads, and its main
+    thread alone, which handles every request. For ours, the
     List Blobs requests are counted at the transport seam (in forked workers too):
     those sent while the dataset was built, and those sent during the timed loop.
 """
@@ -143,19 +145,26 @@ def _load(spec: dict[str, Any]) -> dict[str, Any]:
 
     counter = _counter()
     wanted = int(spec["samples"])
-    if spec["scenario"] == "map":
-        dataset: Any = BlobDataset.from_container_url(spec["container_url"])
-        if wanted < len(dataset):
-            dataset = torch.utils.data.Subset(dataset, range(wanted))
-    else:
-        dataset = IterableBlobDataset.from_container_url(spec["container_url"])
-    loader = torch.utils.data.DataLoader(
-        dataset, batch_size=spec["batch_size"], num_workers=spec["workers"]
-    )
+
+    def build() -> Any:
+        if spec["scenario"] == "map":
+            dataset: Any = BlobDataset.from_container_url(spec["container_url"])
+            if wanted < len(dataset):
+                dataset = torch.utils.data.Subset(dataset, range(wanted))
+        else:
+            dataset = IterableBlobDataset.from_container_url(spec["container_url"])
+        return torch.utils.data.DataLoader(
+            dataset, batch_size=spec["batch_size"], num_workers=spec["workers"]
+        )
+
+    in_epoch = bool(spec.get("list_in_epoch"))
+    loader = None if in_epoch else build()
     built = counter.count() if counter is not None else None
     server_before = support.server_cpu(spec.get("server_pid"))
     cpu_before = _cpu_seconds()
     started = time.perf_counter()
+    if loader is None:
+        loader = build()
     iterator = iter(loader)
     seen = support.read_samples(iterator, wanted, spec["blob_bytes"])
     seconds = time.perf_counter() - started
