@@ -233,3 +233,37 @@ def test_a_process_writes_the_copies_still_waiting_before_it_exits(tmp_path):
     child.join(60)
     assert child.exitcode == 0
     assert (tmp_path / "copy").read_text() == "written"
+
+
+def test_the_writer_holds_a_reader_back_while_its_queue_is_full_and_flush_waits(monkeypatch):
+    from azstoragetorch.datasets import _cache
+
+    monkeypatch.setattr(_cache, "_PENDING", 2)
+    writer = _cache._Writer()  # a writer of this test's own, with the small bound
+    gate = threading.Event()
+    written = []
+
+    def copy(number):
+        def job():
+            gate.wait(30)
+            written.append(number)
+
+        return job
+
+    submitted = []
+
+    def submit_all():
+        for number in range(_cache._WRITERS + 3):
+            writer.submit(copy(number), 1)
+            submitted.append(number)
+
+    submitter = threading.Thread(target=submit_all)
+    submitter.start()
+    time.sleep(0.5)
+    # Two copies unfinished (being written or waiting) is the bound: the third waits.
+    assert len(submitted) == 2
+    assert written == []
+    gate.set()
+    submitter.join(30)
+    writer.flush()
+    assert sorted(written) == list(range(_cache._WRITERS + 3))
