@@ -267,3 +267,38 @@ def test_the_writer_holds_a_reader_back_while_its_queue_is_full_and_flush_waits(
     submitter.join(30)
     writer.flush()
     assert sorted(written) == list(range(_cache._WRITERS + 3))
+
+
+def test_small_copies_are_written_in_place_until_one_write_is_slow(tmp_path, monkeypatch):
+    from azstoragetorch.datasets import _cache
+
+    cache = check_cache(tmp_path, None)
+    assert cache is not None
+    blobs = [BlobURL.parse(f"{CONTAINER}/inline/{index}") for index in range(3)]
+    held = []
+
+    def store(index):
+        name = cache.entry_name(blobs[index], '"0x1"')
+        lock = cache.lock(blobs[index])
+        held.append(lock)
+        cache.store_later(name, bytearray(b"copy %d" % index), lock)
+        return tmp_path / name
+
+    # A quick write: done, and the blob's lock released, before store_later returns.
+    monkeypatch.setattr(_cache, "_INLINE_SECONDS", 60.0)
+    assert store(0).read_bytes() == b"copy 0"
+    assert held[0]._fd == -1
+    # A write slower than the bound (every write is, at 0 s) is still done in place;
+    # from then on this process's writer threads write the copies.
+    monkeypatch.setattr(_cache, "_INLINE_SECONDS", 0.0)
+    assert store(1).read_bytes() == b"copy 1"
+    gate = threading.Event()
+    for _ in range(_cache._WRITERS):  # every writer busy until the gate opens
+        _cache._writer.get().submit(lambda: gate.wait(30), 0)
+    monkeypatch.setattr(_cache, "_INLINE_SECONDS", 60.0)  # quick again: no matter
+    path = store(2)
+    assert not path.exists()  # waiting for a writer
+    gate.set()
+    _cache.flush_pending()
+    assert path.read_bytes() == b"copy 2"
+    assert held[2]._fd == -1
