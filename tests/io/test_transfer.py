@@ -140,6 +140,29 @@ def test_a_rerun_transfers_only_what_is_missing_or_changed(container, key, tmp_p
     assert blobs(container)["dogs/0.jpg"] == changed.read_bytes()
 
 
+def test_a_rerun_decides_files_of_every_size_alike(container, key, tmp_path, azurite):
+    # Small files are recognised as unchanged before any job starts, larger ones in
+    # their job: both skip the same files, with list requests only, and upload a
+    # file changed in place at the same size.
+    from azstoragetorch.io.transfer._upload import _SETTLE_AT_MOST
+
+    sizes = {"small.bin": 100, "edge.bin": _SETTLE_AT_MOST, "larger.bin": _SETTLE_AT_MOST + 1}
+    src = tmp_path / "src"
+    make_tree(src, sizes)
+    transfer.upload(src, container.url, credential=key)
+    with FaultProxy(azurite.port) as proxy:
+        again = transfer.upload(src, proxy.url(container.url), credential=key)
+        queries = [seen.query for seen in proxy.seen]
+    assert again.transferred == ()
+    assert sorted(again.skipped) == sorted(sizes)
+    assert all("comp=list" in query for query in queries)
+    for name in sizes:
+        (src / name).write_bytes(bytes(sizes[name]))  # same size, new content
+    changed = transfer.upload(src, container.url, credential=key)
+    assert sorted(changed.transferred) == sorted(sizes)
+    assert blobs(container) == {name: bytes(size) for name, size in sizes.items()}
+
+
 def test_a_rerun_with_nothing_changed_sends_only_list_requests(container, key, tmp_path, azurite):
     make_tree(tmp_path / "src")
     transfer.upload(tmp_path / "src", container.url, credential=key)

@@ -171,7 +171,7 @@ def run_upload(
     jobs = []
     for found, name in names:
         there = existing.get(name)
-        if _settled(found, there, overwrite, settings.whole_file_limit):
+        if _settled(found, there, overwrite):
             # Decided here: a thread per unchanged file would cost more than its hash.
             tally.skip(name)
             counter.file_done(found.size)
@@ -181,22 +181,28 @@ def run_upload(
     return tally.summary(bytes_total, dry_run)
 
 
-def _settled(found: LocalFile, there: ListedBlob | None, overwrite: Overwrite, limit: int) -> bool:
+# Unchanged files up to this size are recognised before any job starts: for them a
+# job on a thread costs more than the hash. Larger ones are hashed by their job, on
+# the job's threads, once (a changed file would otherwise be read and hashed twice).
+_SETTLE_AT_MOST = 64 * 1024
+
+
+def _settled(found: LocalFile, there: ListedBlob | None, overwrite: Overwrite) -> bool:
     """Whether ``found`` is to be skipped, known without a request: a blob is there
-    and ``overwrite`` is ``"never"``, or it has the small file's size and MD5 and
-    ``overwrite`` is ``"if-changed"``. Anything in doubt is left to the file's job."""
+    and ``overwrite`` is ``"never"``, or the small file is unchanged (see
+    :func:`_unchanged`). Anything in doubt is left to the file's job."""
     if there is None or overwrite == "always":
         return False
     if overwrite == "never":
         return True
-    if there.content_md5 is None or there.size != found.size or found.size > limit:
+    if there.content_md5 is None or there.size != found.size or found.size > _SETTLE_AT_MOST:
         return False
     try:
         with open(found.path, "rb") as file:
             data = file.read(found.size + 1)
     except OSError:
         return False  # the job reports it
-    return len(data) == found.size and content_md5(data) == there.content_md5
+    return _unchanged(there, len(data), content_md5(data), overwrite)
 
 
 def _bind(
@@ -230,10 +236,7 @@ class _UploadJob:
     def run(self, found: LocalFile, name: str, there: ListedBlob | None) -> None:
         shown = self._remote.blob_url(name).url
         reported = [0]
-        try:
-            if there is not None and self._overwrite == "never":
-                self._tally.skip(name)
-                return
+        try:  # an existing blob under "never" was skipped before (_settled)
             before = os.stat(found.path)
             if before.st_size <= self._settings.whole_file_limit:
                 self._whole(found.path, name, before, there, reported)
