@@ -12,6 +12,10 @@ peak resident memory above the state dict itself, and the bytes committed. The
 target is a background blocked time of at most 0.25x the synchronous one, with the
 same bytes committed.
 
+It also times the background save's snapshot alone, in this process, without
+storage: copying the state dict into new memory, as the first save does, against
+copying it into the last save's copy, as the saver does from the second save on.
+
 Beside the arms it measures what this machine and Azurite allow, in the same run:
 ``curl`` uploading the state dict's size in one Put Blob (when curl is installed).
 Saves come every ``--every`` x ``--step-ms`` of compute; when the upload takes
@@ -131,6 +135,28 @@ def _run_arm(arm: str, args: argparse.Namespace, azurite: object, container_url:
     return json.loads(result.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
 
 
+def _snapshot_seconds(args: argparse.Namespace, rounds: int = 3) -> tuple[float, float]:
+    """Median seconds of the snapshot of the bench's state dict: into new memory, and
+    into the previous snapshot's tensors (interleaved, ``rounds`` each)."""
+    import torch
+
+    from azstoragetorch.io._background import _Buffers, _snapshot
+
+    numel = args.tensor_mib * MIB // 4
+    state = {f"layer{i}.weight": torch.full((numel,), float(i)) for i in range(args.tensors)}
+    fresh: list[float] = []
+    reused: list[float] = []
+    kept = _Buffers()
+    _snapshot(state, kept)  # the copy a first save leaves behind
+    for _ in range(rounds):
+        for times, buffers in ((fresh, _Buffers()), (reused, kept)):
+            before = time.perf_counter()
+            copy = _snapshot(state, buffers)
+            times.append(time.perf_counter() - before)
+            del copy
+    return statistics.median(fresh), statistics.median(reused)
+
+
 def _curl_put_seconds(curl: str, url: str, size: int, workdir: Path) -> float:
     """Seconds curl takes to upload ``size`` random bytes to ``url`` in one Put Blob."""
     from .runner import curl_put
@@ -215,6 +241,11 @@ def main(argv: list[str] | None = None) -> int:
     print(
         "A background save waits for the previous one when uploads take longer than "
         "the steps between saves ('first save' is the snapshot alone)."
+    )
+    fresh, reused = _snapshot_seconds(args)
+    print(
+        f"Snapshot alone, {total_mib} MiB: {fresh:.2f} s into new memory (a first save), "
+        f"{reused:.2f} s into the last save's copy ({reused / fresh:.2f}x)."
     )
     if floors:
         curl_s = statistics.median(floors)

@@ -347,8 +347,9 @@ class _Buffers:
     """CPU tensors a snapshot copies into, by dtype and shape, and those it made.
 
     Copying into memory already mapped is several times faster than into new memory,
-    whose every page faults on first touch. A tensor is reused only for a contiguous
-    tensor of the same dtype and shape, so the copy is the same as a new one.
+    whose every page faults on first touch (``tools/bench/background.py`` prints
+    both). A tensor is reused only for a contiguous tensor of the same dtype and
+    shape, so the copy is the same as a new one.
     """
 
     def __init__(self) -> None:
