@@ -259,7 +259,10 @@ def test_the_writer_holds_a_reader_back_while_its_queue_is_full_and_flush_waits(
 
     submitter = threading.Thread(target=submit_all)
     submitter.start()
-    time.sleep(0.5)
+    deadline = time.monotonic() + 30
+    while len(submitted) < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.3)  # time for a third submit, were it not held back
     # Two copies unfinished (being written or waiting) is the bound: the third waits.
     assert len(submitted) == 2
     assert written == []
