@@ -13,6 +13,7 @@ import multiprocessing
 import uuid
 
 import pytest
+from _azurite_plugin import AzuriteContainer
 from _gloo import run_ranks
 from _resume_children import in_child, ranks_resume, ranks_save
 from azure.storage.blob import BlobServiceClient
@@ -37,21 +38,16 @@ RANKS = {
 }
 
 
-class Shared:
-    """The container the runs in new processes read (they never change it)."""
-
-    def __init__(self, name: str, url: str) -> None:
-        self.name, self.url = name, url
-
-
 @pytest.fixture(scope="module")
 def shared(azurite):
+    """The container the runs in new processes read (they never change it)."""
     with BlobServiceClient.from_connection_string(azurite.connection_string) as service:
-        client = service.create_container(f"resume-{uuid.uuid4().hex}")
+        name = f"resume-{uuid.uuid4().hex}"
+        client = service.create_container(name)
         try:
-            for name, data in CONTENTS.items():
-                client.upload_blob(name, data)
-            yield Shared(client.container_name, f"{azurite.blob_endpoint}/{client.container_name}")
+            for blob, data in CONTENTS.items():
+                client.upload_blob(blob, data)
+            yield AzuriteContainer(name, f"{azurite.blob_endpoint}/{name}", client)
         finally:
             client.delete_container()
 
