@@ -89,8 +89,8 @@ ITERABLE_VS_MAP = (Scenario("iterable", 2, 0.9), Scenario("map", 2, 0.0))
 # The same work as the iterable dataset's epoch, done by the map-style dataset: its
 # listing timed inside the epoch. On one emulator thread, what the 0.9x can reach.
 LISTED_MAP = Scenario("map", 2, 0.0)
-LISTED_MAP_KEY = "map-2-listed"
-LISTED_MAP_LABEL = "map, 2 workers, listed"
+LISTED_MAP_KEY = f"{LISTED_MAP.key}-listed"
+LISTED_MAP_LABEL = f"{LISTED_MAP.label}, listed"
 # The raw GET limits: (processes, connections in each).
 RAW_LIMITS = ((1, 1), (1, 4), (2, 4))
 # The share of the time from which Azurite's request thread has no capacity left.
@@ -322,30 +322,24 @@ def run(
             if result is not None:
                 results.of("list", who).rates.append(float(result["seconds"]))
                 print(f"{tag} {'BlobDataset listing':<30} {who:<8} {result['seconds']:8.2f} s")
+
+        def loader_spec(scenario: Scenario, who: Implementation) -> dict[str, object]:
+            return {
+                "scenario": scenario.kind,
+                "container_url": container.sas_url,
+                "workers": scenario.workers,
+                "batch_size": BATCH_SIZE,
+                "samples": sizes.samples(who),
+                "blob_bytes": BLOB_BYTES,
+                "server_pid": server_pid,
+            }
+
         for scenario in SCENARIOS:
             for who in order:
-                spec = {
-                    "scenario": scenario.kind,
-                    "container_url": container.sas_url,
-                    "workers": scenario.workers,
-                    "batch_size": BATCH_SIZE,
-                    "samples": sizes.samples(who),
-                    "blob_bytes": BLOB_BYTES,
-                    "server_pid": server_pid,
-                }
-                _loader_run(results, tag, scenario.key, scenario.label, interpreters[who], spec,
-                            timeout)  # fmt: skip
+                _loader_run(results, tag, scenario.key, scenario.label, interpreters[who],
+                            loader_spec(scenario, who), timeout)  # fmt: skip
         # The iterable dataset's work, done by the map-style one: list, then read.
-        spec = {
-            "scenario": "map",
-            "list_in_epoch": True,
-            "container_url": container.sas_url,
-            "workers": LISTED_MAP.workers,
-            "batch_size": BATCH_SIZE,
-            "samples": sizes.samples("ours"),
-            "blob_bytes": BLOB_BYTES,
-            "server_pid": server_pid,
-        }
+        spec = {**loader_spec(LISTED_MAP, "ours"), "list_in_epoch": True}
         _loader_run(results, tag, LISTED_MAP_KEY, LISTED_MAP_LABEL, interpreters["ours"], spec,
                     timeout)  # fmt: skip
     return results
