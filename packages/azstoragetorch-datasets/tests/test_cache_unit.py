@@ -8,6 +8,7 @@ import stat
 import threading
 import time
 import warnings
+from pathlib import Path
 
 import pytest
 from azure.core.credentials import AzureNamedKeyCredential
@@ -114,15 +115,21 @@ def test_names_hash_the_blob_and_etag_and_never_the_sas(tmp_path):
     plain = BlobURL.parse(f"{CONTAINER}/dir/a.bin")
     signed = BlobURL.parse(f"{CONTAINER}/dir/a.bin?sv=2025-01-05&sig={SECRET}")
     snapshot = BlobURL.parse(f"{CONTAINER}/dir/a.bin?snapshot=2025-01-01T00:00:00Z")
-    name = cache.entry_name(plain, '"0x1"')
-    assert name == cache.entry_name(signed, '"0x1"')  # one copy whatever the credential
-    assert len(name) == 40
-    assert all(c in "0123456789abcdef" for c in name)
-    assert cache.entry_name(plain, '"0x2"') != name
-    assert cache.entry_name(snapshot, '"0x1"') != name
-    assert cache.entry_name(BlobURL.parse(f"{CONTAINER}/dir/b.bin"), '"0x1"') != name
-    assert cache.index_name(signed) == cache.index_name(plain)
-    assert cache.index_name(plain).endswith(".json")
+    version = BlobURL.parse(f"{CONTAINER}/dir/a.bin?versionid=2025-01-01T00:00:00Z")
+    listed = BlobURL.parse(CONTAINER).blob("dir/a.bin")  # as a container listing makes it
+    key = cache.key(plain)
+    assert key == cache.key(signed) == cache.key(listed)  # one copy whatever the credential
+    keys = {key, cache.key(snapshot), cache.key(version)}
+    keys.add(cache.key(BlobURL.parse(f"{CONTAINER}/dir/b.bin")))
+    keys.add(cache.key(BlobURL.parse("http://127.0.0.1:1/devstoreaccount2/c/dir/a.bin")))
+    assert len(keys) == 5
+    name = cache.entry_name(key, '"0x1"')
+    for made in [key, name]:
+        assert len(made) == 40
+        assert all(c in "0123456789abcdef" for c in made)
+    assert cache.entry_name(key, '"0x2"') != name
+    assert cache.entry_name(cache.key(snapshot), '"0x1"') != name
+    assert cache.index_name(key) == key + ".json"
 
 
 def test_eviction_removes_the_least_recently_used_first(tmp_path):
@@ -171,9 +178,9 @@ def test_an_entry_left_unfinished_leaves_nothing(tmp_path):
 def test_a_blobs_lock_excludes_other_threads_but_not_other_blobs(tmp_path):
     cache = check_cache(tmp_path, None)
     assert cache is not None
-    url = BlobURL.parse(f"{CONTAINER}/a")
+    url = cache.key(BlobURL.parse(f"{CONTAINER}/a"))
     held = cache.lock(url)
-    cache.lock(BlobURL.parse(f"{CONTAINER}/b")).release()  # another blob: no wait
+    cache.lock(cache.key(BlobURL.parse(f"{CONTAINER}/b"))).release()  # another blob: no wait
     taken = threading.Event()
 
     def take():
@@ -191,7 +198,7 @@ def test_a_blobs_lock_excludes_other_threads_but_not_other_blobs(tmp_path):
 def test_a_forked_child_does_not_keep_its_parents_lock(tmp_path):
     cache = check_cache(tmp_path, None)
     assert cache is not None
-    url = BlobURL.parse(f"{CONTAINER}/a")
+    url = cache.key(BlobURL.parse(f"{CONTAINER}/a"))
     held = cache.lock(url)
     go, ready = os.pipe()
     with warnings.catch_warnings():
@@ -272,36 +279,127 @@ def test_the_writer_holds_a_reader_back_while_its_queue_is_full_and_flush_waits(
     assert sorted(written) == list(range(_cache._WRITERS + 3))
 
 
-def test_small_copies_are_written_in_place_until_one_write_is_slow(tmp_path, monkeypatch):
+def test_a_quick_directory_gets_copies_in_place_and_a_slow_one_through_the_writers(
+    tmp_path, monkeypatch
+):
     from azstoragetorch.datasets import _cache
 
-    cache = check_cache(tmp_path, None)
-    assert cache is not None
-    blobs = [BlobURL.parse(f"{CONTAINER}/inline/{index}") for index in range(3)]
-    held = []
+    monkeypatch.setattr(_cache, "_QUICK_SECONDS", 60.0)  # any write is quick
+    quick = check_cache(tmp_path / "quick", None)
+    monkeypatch.setattr(_cache, "_QUICK_SECONDS", 0.0)  # no write is
+    slow = check_cache(tmp_path / "slow", None)
+    assert quick is not None
+    assert slow is not None
+    assert (quick.quick, slow.quick) == (True, False)
+    assert os.listdir(tmp_path / "slow") == [".lock"]  # the timed files are gone
+    # The decision travels with the cache: a process that unpickles it (one with
+    # no cache of its own yet) does not time the directory again.
+    monkeypatch.setattr(_cache, "_registry", _cache.ProcessLocal(_cache._Registry))
+    monkeypatch.setattr(_cache, "_QUICK_SECONDS", 60.0)
+    assert pickle.loads(pickle.dumps(slow)).quick is False
+    assert pickle.loads(pickle.dumps(quick)).quick is True
 
-    def store(index):
-        name = cache.entry_name(blobs[index], '"0x1"')
-        lock = cache.lock(blobs[index])
-        held.append(lock)
-        cache.store_later(name, bytearray(b"copy %d" % index), lock)
-        return tmp_path / name
+    def store(cache, number, content):
+        key = cache.key(BlobURL.parse(f"{CONTAINER}/copies/{number}"))
+        lock = cache.lock(key)
+        cache.store_later(cache.entry_name(key, '"0x1"'), content, lock)
+        return lock, Path(cache.directory) / cache.entry_name(key, '"0x1"')
 
-    # A quick write: done, and the blob's lock released, before store_later returns.
-    monkeypatch.setattr(_cache, "_INLINE_SECONDS", 60.0)
-    assert store(0).read_bytes() == b"copy 0"
-    assert held[0]._fd == -1
-    # A write slower than the bound (every write is, at 0 s) is still done in place;
-    # from then on this process's writer threads write the copies.
-    monkeypatch.setattr(_cache, "_INLINE_SECONDS", 0.0)
-    assert store(1).read_bytes() == b"copy 1"
+    # Quick: written, and the blob's lock released, before store_later returns.
+    lock, path = store(quick, 0, memoryview(b"copy 0"))
+    assert path.read_bytes() == b"copy 0"
+    assert lock._fd == -1
+    # Slow: the writer threads write it; a borrowed buffer is copied first, so its
+    # owner may reuse it as soon as store_later returns.
     gate = threading.Event()
     for _ in range(_cache._WRITERS):  # every writer busy until the gate opens
         _cache._writer.get().submit(lambda: gate.wait(30), 0)
-    monkeypatch.setattr(_cache, "_INLINE_SECONDS", 60.0)  # quick again: no matter
-    path = store(2)
+    buffer = bytearray(b"copy 1")
+    lock, path = store(slow, 1, memoryview(buffer))
+    buffer[:] = b"reused"
     assert not path.exists()  # waiting for a writer
+    assert lock._fd != -1  # and holding the blob's lock until written
     gate.set()
     _cache.flush_pending()
-    assert path.read_bytes() == b"copy 2"
-    assert held[2]._fd == -1
+    assert path.read_bytes() == b"copy 1"
+    assert lock._fd == -1
+
+
+def test_a_write_in_place_that_stalls_hands_later_copies_to_the_writers(tmp_path, monkeypatch):
+    from azstoragetorch.datasets import _cache
+
+    monkeypatch.setattr(_cache, "_QUICK_SECONDS", 60.0)
+    cache = check_cache(tmp_path, None)
+    assert cache is not None
+    assert cache.quick
+    keys = [cache.key(BlobURL.parse(f"{CONTAINER}/s/{n}")) for n in range(3)]
+    names = [cache.entry_name(key, '"0x1"') for key in keys]
+    cache.store_later(names[0], b"first", _cache.Lock(-1))
+    assert (tmp_path / names[0]).read_bytes() == b"first"
+    monkeypatch.setattr(_cache, "_STALL_SECONDS", 0.0)  # every write stalls from now on
+    cache.store_later(names[1], b"second", _cache.Lock(-1))
+    assert (tmp_path / names[1]).read_bytes() == b"second"  # still written in place
+    gate = threading.Event()
+    for _ in range(_cache._WRITERS):
+        _cache._writer.get().submit(lambda: gate.wait(30), 0)
+    monkeypatch.setattr(_cache, "_STALL_SECONDS", 60.0)  # quick again: no matter
+    cache.store_later(names[2], b"third", _cache.Lock(-1))
+    assert not (tmp_path / names[2]).exists()  # left to the writers
+    gate.set()
+    _cache.flush_pending()
+    assert (tmp_path / names[2]).read_bytes() == b"third"
+
+
+def test_lock_descriptors_are_reused_and_a_forked_child_closes_them(tmp_path):
+    cache = check_cache(tmp_path, None)
+    assert cache is not None
+    keys = [cache.key(BlobURL.parse(f"{CONTAINER}/fd/{n}")) for n in range(3)]
+    first = cache.lock(keys[0])
+    fd = first._fd
+    first.release()
+    again = cache.lock(keys[1])
+    assert again._fd == fd  # the released descriptor, not a new open of .lock
+    other = cache.lock(keys[2])  # held at the same time: an open of its own
+    other_fd = other._fd
+    assert other_fd not in (-1, fd)
+    other.release()
+    again.release()
+    spare = list(cache._state.get().spare_lock_fds)
+    assert sorted(spare) == sorted([fd, other_fd])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # fork with threads running
+        pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            # The parent's descriptors are closed here, and the child opens its own.
+            closed = all(_is_closed(spare_fd) for spare_fd in spare)
+            signal.alarm(30)
+            cache.lock(keys[0]).release()
+            code = 0 if closed else 2
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+
+
+def _is_closed(fd: int) -> bool:
+    try:
+        os.fstat(fd)
+    except OSError:
+        return True
+    return False
+
+
+def test_making_room_does_not_count_as_a_stalled_write(tmp_path, monkeypatch):
+    from azstoragetorch.datasets import _cache
+
+    monkeypatch.setattr(_cache, "_QUICK_SECONDS", 60.0)
+    cache = check_cache(tmp_path, 10**9)
+    assert cache is not None
+    # A scan of a large directory before the write, longer than a stall.
+    monkeypatch.setattr(cache, "_make_room", lambda size: time.sleep(2 * _cache._STALL_SECONDS))
+    name = cache.entry_name(cache.key(BlobURL.parse(f"{CONTAINER}/room")), '"0x1"')
+    cache.store_later(name, b"copy", _cache.Lock(-1))
+    assert (tmp_path / name).read_bytes() == b"copy"
+    assert not cache._state.get().stalled

@@ -115,27 +115,37 @@ class BlobURL:
 
     @functools.cached_property
     def _params(self) -> tuple[tuple[str, str], ...]:
-        """The query's (lower-cased key, value) pairs, decoded, in order."""
+        """The query's (decoded, lower-cased key, raw value) pairs, in order.
+
+        Values are decoded only when asked for (:meth:`_param`): a container SAS
+        copied to every blob of a dataset is never decoded piece by piece.
+        """
         pairs = []
         for piece in self.query:
             key, _, value = piece.partition("=")
-            pairs.append((urllib.parse.unquote(key).lower(), urllib.parse.unquote(value)))
+            if "%" in key:
+                key = urllib.parse.unquote(key)
+            pairs.append((key.lower(), value))
         return tuple(pairs)
 
     def _param(self, name: str) -> str | None:
-        return next((value for key, value in self._params if key == name), None)
+        """The decoded value of the first query parameter ``name``, if any."""
+        for key, value in self._params:
+            if key == name:
+                return urllib.parse.unquote(value)
+        return None
 
     @functools.cached_property
     def has_sas(self) -> bool:
         """Whether the query string carries a SAS token (recognised by ``sig``)."""
         return any(key == _SAS_KEY for key, _ in self._params)
 
-    @property
+    @functools.cached_property
     def snapshot(self) -> str | None:
         """The ``snapshot`` the URL selects, if any."""
         return self._param(_SNAPSHOT_KEY)
 
-    @property
+    @functools.cached_property
     def version_id(self) -> str | None:
         """The ``versionid`` the URL selects, if any."""
         return self._param(_VERSION_KEY)
@@ -204,8 +214,10 @@ class BlobURL:
         """
         self.require_container()
         blob = dataclasses.replace(self, blob_name=blob_name, query=self._container_query)
-        # The container part is the same: share it rather than quote it again.
+        # The container part is the same: share it rather than quote it again. And
+        # the query was just stripped of what selects a snapshot or version.
         blob.__dict__["container_url"] = self.container_url
+        blob.__dict__["snapshot"] = blob.__dict__["version_id"] = None
         return blob
 
     @functools.cached_property

@@ -179,50 +179,53 @@ class Blob:
     def _open_through(self, cache: BlobCache | None) -> BlobIO:
         if cache is None:
             return self._open_remote()[0]
+        key = cache.key(self._url)
         known = self._properties
         if known is None or not known.etag:
-            return self._open_validated(cache)
+            return self._open_validated(cache, key)
         # The ETag is known (from the listing): a copy at that ETag needs no request.
-        name = cache.entry_name(self._url, known.etag)
+        name = cache.entry_name(key, known.etag)
         found = cache.read(name, known.size)
         if found is None and cache.fits(known.size):
-            lock = cache.lock(self._url)
+            lock = cache.lock(key)
             try:
                 # Whoever held the lock before may have just stored the copy.
                 found = cache.read(name, known.size)
                 if found is None:
-                    return self._fetch_and_store(cache, lock, index=False)
+                    return self._fetch_and_store(cache, key, lock, listed=(known.etag, name))
             finally:
                 lock.release()
         if found is None:
             return self._open_remote()[0]
         return BlobIO._from_content(self._url, found, known.etag)
 
-    def _open_validated(self, cache: BlobCache) -> BlobIO:
+    def _open_validated(self, cache: BlobCache, key: str) -> BlobIO:
         """Through ``cache`` when no listing told the ETag: one conditional GET
-        checks that the stored copy is still the blob's content."""
-        checked = cache.read_index(self._url)
-        opened = self._open_if_unchanged(cache, checked)
+        checks that the stored copy of blob ``key`` is still the blob's content."""
+        checked = cache.read_index(key)
+        opened = self._open_if_unchanged(cache, key, checked)
         if opened is not None:
             return opened
-        lock = cache.lock(self._url)
+        lock = cache.lock(key)
         try:
             # Another process may have stored a copy while this one waited.
-            stored = cache.read_index(self._url)
+            stored = cache.read_index(key)
             if stored is not None and stored != checked:
-                opened = self._open_if_unchanged(cache, stored)
+                opened = self._open_if_unchanged(cache, key, stored)
                 if opened is not None:
                     return opened
-            return self._fetch_and_store(cache, lock, index=True)
+            return self._fetch_and_store(cache, key, lock)
         finally:
             lock.release()
 
-    def _open_if_unchanged(self, cache: BlobCache, stored: BlobProperties | None) -> BlobIO | None:
+    def _open_if_unchanged(
+        self, cache: BlobCache, key: str, stored: BlobProperties | None
+    ) -> BlobIO | None:
         """The stored copy if the service says it is current; the new content if the
         blob changed and fits in memory (stored as well); else ``None``."""
         if stored is None:
             return None
-        name = cache.entry_name(self._url, stored.etag)
+        name = cache.entry_name(key, stored.etag)
         if not os.path.exists(os.path.join(cache.directory, name)):
             return None
         response = self._clients.client(self._url).open_if_changed(stored.etag)
@@ -248,15 +251,19 @@ class Blob:
         body.release()
         if self._properties is None:
             self._properties = properties
-        name = cache.entry_name(self._url, properties.etag)
-        cache.store_later(name, content, Lock(-1), (self._url, properties))
+        name = cache.entry_name(key, properties.etag)
+        cache.store_later(name, content, Lock(-1), (key, properties))
         return BlobIO._from_content(self._url, content, properties.etag)
 
-    def _fetch_and_store(self, cache: BlobCache, lock: Lock, *, index: bool) -> BlobIO:
+    def _fetch_and_store(
+        self, cache: BlobCache, key: str, lock: Lock, *, listed: tuple[str, str] | None = None
+    ) -> BlobIO:
         """Read the blob from storage, store its copy, and return a reader of it.
 
-        ``lock`` (the blob's stripe) is held until the copy is in place: a small
-        blob's copy is written by the cache's writer thread, which releases it.
+        ``lock`` (the blob's byte of the lock file) is held until the copy is in
+        place: ``store_later`` releases it once the copy is written. ``listed`` is
+        the ETag the listing gave and its copy's name; without it, the copy's
+        properties are recorded too (the index), for the next conditional GET.
         """
         remote, client = self._open_remote()
         keep_remote = False
@@ -265,12 +272,22 @@ class Blob:
             if opened is None or not cache.fits(opened.size):
                 keep_remote = True
                 return remote
-            name = cache.entry_name(self._url, opened.etag)
-            url_index = (self._url, opened) if index else None
+            if listed is not None and listed[0] == opened.etag:
+                name = listed[1]
+            else:
+                name = cache.entry_name(key, opened.etag)
+            key_index = None if listed is not None else (key, opened)
+            whole = remote._whole_content()
+            if whole is not None:
+                # The first GET brought the whole blob: store it from the reader's
+                # own buffer, and hand out that reader (no second copy in memory).
+                cache.store_later(name, whole, lock.detach(), key_index)
+                keep_remote = True
+                return remote
             if opened.size <= IN_MEMORY:
                 content = bytearray(opened.size)
                 remote.readinto(content)
-                cache.store_later(name, content, lock.detach(), url_index)
+                cache.store_later(name, content, lock.detach(), key_index)
                 return BlobIO._from_content(self._url, content, opened.etag)
             with cache.new_entry(name, opened.size) as entry:
                 _copy(remote, entry, opened.size)
@@ -279,8 +296,8 @@ class Blob:
                 remote.seek(0)
                 keep_remote = True
                 return remote
-            if url_index is not None:
-                cache.store_index(*url_index)
+            if key_index is not None:
+                cache.store_index(*key_index)
             return BlobIO._from_content(self._url, mapped, opened.etag)
         finally:
             if not keep_remote:

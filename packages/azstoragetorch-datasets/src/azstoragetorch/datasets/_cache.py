@@ -14,9 +14,15 @@ ETag, so a new name: a copy is never served for a version it does not hold.
 * ``.lock``: one empty file whose bytes are the blobs' locks; a process holds a
   blob's byte while it fetches the blob and stores its copy, and another process
   (or thread) that needs the same blob waits, then finds the copy instead of
-  fetching it again. Small copies are written by the thread that read them while
-  that is quick; once a write is slow, by threads of their own in that process, so
-  that a slow disk delays the copy, not the sample.
+  fetching it again.
+
+Where copies are written is decided once per directory, when a process first opens
+the cache: a few small files are written there and timed. Where that is quick (a
+tmpfs, a local SSD), the thread that read a blob writes its copy, which costs less
+than handing it over. Where it is slow (a network file system), threads of the
+process's own write the copies, so that the disk delays the copy, not the sample;
+the decision travels with the cache to DataLoader workers. A write that stalls
+later hands this process's copies to those threads from then on.
 
 Nothing derived from a credential, a SAS token included, enters a name or a file.
 Each process keeps its own estimate of the bytes stored; once the estimate passes
@@ -37,7 +43,6 @@ import mmap
 import multiprocessing.util
 import os
 import struct
-import tempfile
 import threading
 import time
 import warnings
@@ -55,6 +60,8 @@ except ImportError:  # pragma: no cover - Windows: no lock; copies are still ato
 
 # Open-file-description locks: Linux only.
 _OFD_SETLKW: int | None = getattr(fcntl, "F_OFD_SETLKW", None)
+# (Unlocking is only ever asked of a lock that F_OFD_SETLKW took.)
+_OFD_SETLK: int = getattr(fcntl, "F_OFD_SETLK", 0)
 
 __all__ = ["IN_MEMORY", "BlobCache", "Entry", "Lock", "check_cache", "flush_pending"]
 
@@ -72,11 +79,22 @@ _LOW_WATER = 0.9
 _WRITERS = 4
 _PENDING = 256
 _PENDING_BYTES = 32 * 1024 * 1024
-# A small copy is written by the thread that read it for as long as writing one
-# takes less than this; after the first slower one, the writer threads take over
-# in that process. Handing a copy to a writer thread cost about 0.1 ms of CPU per
-# copy, more than writing it to a fast file system (0.04 ms on a tmpfs).
-_INLINE_SECONDS = 0.0005
+# When a cache is opened, _PROBES files of _PROBE_BYTES are written, renamed and
+# removed in its directory; if the median takes less than _QUICK_SECONDS, copies
+# are written by the threads that read them. Handing a copy to a writer thread
+# cost about 0.1 ms of CPU, more than writing it to a tmpfs or an idle local disk
+# (0.02-0.05 ms for 16 KiB here).
+_PROBES = 8
+_PROBE_BYTES = 16 * 1024
+_QUICK_SECONDS = 0.0005
+# A copy written in place that takes longer than this (wall-clock time, waits
+# for the GIL included: well beyond them) hands the process's later copies to
+# the writer threads.
+_STALL_SECONDS = 0.05
+# Per process and cache: the most descriptors of the lock file kept open for the
+# next locks once released (opening the file for each lock cost two system calls
+# per blob).
+_SPARE_LOCK_FDS = 16
 # A temporary file untouched this long belongs to a process that died mid-write.
 _STALE_SECONDS = 3600.0
 
@@ -130,26 +148,47 @@ class BlobCache:
     of a process that name the same directory and bound share one usage estimate.
     """
 
-    def __init__(self, directory: str, max_bytes: int | None) -> None:
+    def __init__(self, directory: str, max_bytes: int | None, quick: bool = False) -> None:
         self.directory = directory
         self.max_bytes = max_bytes
+        # Whether writing a small file in the directory was quick when the cache was
+        # opened: copies are then written by the threads that read them.
+        self.quick = quick
+        self._prefix = os.path.join(directory, "")
         self._state: ProcessLocal[_State] = ProcessLocal(_State)
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (_unpickle, (self.directory, self.max_bytes))
+        return (_unpickle, (self.directory, self.max_bytes, self.quick))
 
     def __repr__(self) -> str:
         return f"BlobCache({self.directory!r}, max_bytes={self.max_bytes})"
 
     # -- names ----------------------------------------------------------------------
 
-    def entry_name(self, url: BlobURL, etag: str) -> str:
-        """The file name of the copy of ``url``'s blob at version ``etag``."""
-        return _hash([*_identity(url), etag])
+    @staticmethod
+    def key(url: BlobURL) -> str:
+        """What names ``url``'s blob in a cache, whichever its version: 40 hex
+        digits, from which its copies', index's and lock's names are derived.
 
-    def index_name(self, url: BlobURL) -> str:
-        """The file name of the properties of ``url``'s last stored copy."""
-        return _hash(_identity(url)) + ".json"
+        A hash of the blob's URL without its query (so never a SAS), and of the
+        snapshot or version the query selects.
+        """
+        url.require_blob()
+        text = url.url
+        if url.snapshot is not None or url.version_id is not None:
+            text = json.dumps([text, url.snapshot, url.version_id])  # starts with "["
+        return hashlib.sha256(text.encode()).hexdigest()[:40]
+
+    @staticmethod
+    def entry_name(key: str, etag: str) -> str:
+        """The file name of the copy of blob ``key`` at version ``etag``."""
+        # The key has a fixed length, so "key/etag" cannot be read two ways.
+        return hashlib.sha256(f"{key}/{etag}".encode()).hexdigest()[:40]
+
+    @staticmethod
+    def index_name(key: str) -> str:
+        """The file name of the properties of blob ``key``'s last stored copy."""
+        return key + ".json"
 
     # -- reading ----------------------------------------------------------------
 
@@ -157,7 +196,7 @@ class BlobCache:
         """The content of copy ``name`` (touched as just used); ``None`` if there is
         none, or if it does not have ``size`` bytes (a copy cut short by a crash)."""
         try:
-            fd = os.open(os.path.join(self.directory, name), os.O_RDONLY | _CLOEXEC)
+            fd = os.open(self._prefix + name, os.O_RDONLY | _CLOEXEC)
         except OSError:
             return None
         try:
@@ -174,10 +213,10 @@ class BlobCache:
         finally:
             os.close(fd)
 
-    def read_index(self, url: BlobURL) -> BlobProperties | None:
-        """The properties of the copy of ``url`` stored last, if any."""
+    def read_index(self, key: str) -> BlobProperties | None:
+        """The properties of the copy of blob ``key`` stored last, if any."""
         try:
-            with open(os.path.join(self.directory, self.index_name(url)), "rb") as file:
+            with open(self._prefix + self.index_name(key), "rb") as file:
                 fields = json.loads(file.read())
             return BlobProperties(
                 size=int(fields["size"]),
@@ -198,84 +237,94 @@ class BlobCache:
         """Whether a copy of ``size`` bytes may be stored at all."""
         return self.storing() and (self.max_bytes is None or size <= self.max_bytes)
 
-    def lock(self, url: BlobURL) -> Lock:
-        """Take ``url``'s lock, waiting for it: other processes and threads fetching
+    def lock(self, key: str) -> Lock:
+        """Take blob ``key``'s lock, waiting for it: other processes and threads fetching
         the same blob wait here too, then find its copy. Release it with
         :meth:`Lock.release`.
 
-        The lock is one byte of the file ``.lock``, chosen by a hash of the blob's
-        name, held as an open-file-description lock (Linux): one lock file serves
-        every blob, each holder opens it anew (so threads of one process exclude
-        each other too), and the kernel drops the lock if its holder dies. Where
-        such locks do not exist, nothing is locked: two processes may then both
-        fetch a blob, and each writes a complete copy.
+        The lock is one byte of the file ``.lock``, chosen by the blob's key,
+        held as an open-file-description lock (Linux): one lock file serves
+        every blob, each lock held is taken through an open of the file of its own
+        (so threads of one process exclude each other too; the opens are kept for
+        reuse, see ``_SPARE_LOCK_FDS``), and the kernel drops the lock if its
+        holder dies. Where such locks do not exist, nothing is locked: two
+        processes may then both fetch a blob, and each writes a complete copy.
         """
         if _OFD_SETLKW is None or not self.storing():
             return Lock(-1)
+        spare = self._state.get().spare_lock_fds
         try:
-            fd = os.open(
-                os.path.join(self.directory, ".lock"), os.O_RDWR | os.O_CREAT | _CLOEXEC, 0o600
-            )
-        except OSError:
-            return Lock(-1)  # storing will fail too, and say so once
-        # Noted before waiting: a child forked meanwhile must not keep it locked.
-        _held.add(fd)
-        offset = int(_hash(_identity(url))[:10], 16)  # 40 bits: a byte per blob
+            fd = spare.pop()
+        except IndexError:
+            try:
+                fd = os.open(self._prefix + ".lock", os.O_RDWR | os.O_CREAT | _CLOEXEC, 0o600)
+            except OSError:
+                return Lock(-1)  # storing will fail too, and say so once
+            # Noted at once: a child forked from now on must close it (see _lock_fds).
+            _lock_fds.add(fd)
+        offset = int(key[:10], 16)  # 40 bits: a byte per blob
         try:
-            fcntl.fcntl(fd, _OFD_SETLKW, struct.pack("hhqqii", fcntl.F_WRLCK, 0, offset, 1, 0, 0))
+            fcntl.fcntl(fd, _OFD_SETLKW, _byte_lock(fcntl.F_WRLCK, offset))
         except OSError:
-            Lock(fd).release()
+            _close_lock_fd(fd)
             return Lock(-1)  # a file system without such locks: go on unlocked
         except BaseException:
-            Lock(fd).release()
+            _close_lock_fd(fd)
             raise
-        return Lock(fd)
+        return Lock(fd, offset, spare)
 
     def store_later(
         self,
         name: str,
-        content: bytes | bytearray,
+        content: bytes | bytearray | memoryview,
         lock: Lock,
-        index: tuple[BlobURL, BlobProperties] | None = None,
+        index: tuple[str, BlobProperties] | None = None,
     ) -> None:
-        """Store ``content`` as copy ``name``, then release ``lock``; with ``index``,
-        also record the copy's properties.
+        """Store ``content`` as copy ``name``, then release ``lock``; with ``index``
+        (a blob's key and properties), also record the copy's properties.
 
-        Written here while writes are quick (see ``_INLINE_SECONDS``); otherwise by
-        this process's writer threads, so that the reader of the blob need not wait
-        for the disk: a slow file system delays only the copy, and a process that
-        wants the blob meanwhile waits for the lock.
+        Written here where writes are quick (:attr:`quick`); otherwise by this
+        process's writer threads, so that the reader of the blob need not wait for
+        the disk: a slow file system delays only the copy, and a process that wants
+        the blob meanwhile waits for the lock.
         """
         if not self.fits(len(content)):
             lock.release()
             return
 
-        def store() -> None:
+        def store() -> float:
+            """Write the copy; returns the seconds its file took (room made aside:
+            a directory scan is not the disk being slow)."""
             try:
-                with self.new_entry(name, len(content)) as entry:
+                self._make_room(len(content))
+                started = time.perf_counter()
+                with Entry(self, name, len(content)) as entry:
                     entry.write(memoryview(content))
                     entry.commit()
+                took = time.perf_counter() - started
                 if index is not None and entry.stored:
                     self.store_index(*index)
+                return took
             finally:
                 lock.release()
 
         state = self._state.get()
-        if not state.inline:
+        if not self.quick or state.stalled:
+            if isinstance(content, memoryview):
+                # Borrowed from its owner until this returns: the writer needs its own.
+                content = bytes(content)
             _writer.get().submit(store, len(content))
             return
-        started = time.perf_counter()
-        store()
-        if time.perf_counter() - started > _INLINE_SECONDS:
-            state.inline = False  # a slow file system: leave it to the writers
+        if store() > _STALL_SECONDS:
+            state.stalled = True  # the disk slowed down: leave it to the writers
 
     def new_entry(self, name: str, size: int) -> Entry:
         """A copy to write, ``size`` bytes; room is made for it first."""
         self._make_room(size)
         return Entry(self, name, size)
 
-    def store_index(self, url: BlobURL, properties: BlobProperties) -> None:
-        """Record ``properties`` as those of ``url``'s stored copy."""
+    def store_index(self, key: str, properties: BlobProperties) -> None:
+        """Record ``properties`` as those of blob ``key``'s stored copy."""
         data = json.dumps(
             {
                 "etag": properties.etag,
@@ -284,7 +333,7 @@ class BlobCache:
                 "content_type": properties.content_type,
             }
         ).encode()
-        with self.new_entry(self.index_name(url), len(data)) as entry:
+        with self.new_entry(self.index_name(key), len(data)) as entry:
             entry.write(memoryview(data))
             entry.commit()
 
@@ -363,37 +412,62 @@ class BlobCache:
 
 
 class Lock:
-    """A blob's lock held by this process (or nothing, for ``-1``)."""
+    """A blob's lock held by this process (or nothing, for ``-1``): byte ``offset``
+    of the lock file, through descriptor ``fd``, which goes back to ``spare`` (the
+    process's descriptors kept for reuse) once the lock is released."""
 
-    def __init__(self, fd: int) -> None:
+    def __init__(self, fd: int, offset: int = 0, spare: list[int] | None = None) -> None:
         self._fd = fd
+        self._offset = offset
+        self._spare = spare
 
     def detach(self) -> Lock:
         """Hand the lock to a new owner; releasing this one then does nothing."""
         fd, self._fd = self._fd, -1
-        return Lock(fd)
+        return Lock(fd, self._offset, self._spare)
 
     def release(self) -> None:
         fd, self._fd = self._fd, -1
-        if fd >= 0:
-            _held.discard(fd)
-            os.close(fd)  # the last descriptor of the open file: flock ends
+        if fd < 0:
+            return
+        try:
+            fcntl.fcntl(fd, _OFD_SETLK, _byte_lock(fcntl.F_UNLCK, self._offset))
+        except OSError:
+            _close_lock_fd(fd)  # closing its last descriptor drops the lock too
+            return
+        if self._spare is not None and len(self._spare) < _SPARE_LOCK_FDS:
+            self._spare.append(fd)
+        else:
+            _close_lock_fd(fd)
 
 
-# The descriptors of the locks this process holds. A forked child closes its
-# copies at once: an inherited descriptor would hold the parent's lock for as long
-# as the child lives, and the child would wait on it forever.
-_held: set[int] = set()
+def _byte_lock(kind: int, offset: int) -> bytes:
+    """A ``struct flock`` for one byte at ``offset`` (l_pid 0, as OFD locks need)."""
+    return struct.pack("hhqqii", kind, 0, offset, 1, 0, 0)
 
 
-def _close_held_after_fork() -> None:
-    for fd in list(_held):
+# Every descriptor of a lock file this process has open, holding a lock or kept
+# for reuse. A forked child closes its copies at once: an inherited descriptor
+# shares its open file, and so its locks, with the parent. The child would hold
+# the parent's locks for as long as it lives (and wait on them forever), and its
+# own locks would not exclude the parent's.
+_lock_fds: set[int] = set()
+
+
+def _close_lock_fd(fd: int) -> None:
+    _lock_fds.discard(fd)
+    with contextlib.suppress(OSError):
+        os.close(fd)
+
+
+def _close_lock_fds_after_fork() -> None:
+    for fd in list(_lock_fds):
         with contextlib.suppress(OSError):
             os.close(fd)
-    _held.clear()
+    _lock_fds.clear()
 
 
-os.register_at_fork(after_in_child=_close_held_after_fork)
+os.register_at_fork(after_in_child=_close_lock_fds_after_fork)
 
 
 class _Writer:
@@ -407,7 +481,7 @@ class _Writer:
 
     def __init__(self) -> None:
         self._changed = threading.Condition()
-        self._jobs: collections.deque[tuple[Callable[[], None], int]] = collections.deque()
+        self._jobs: collections.deque[tuple[Callable[[], object], int]] = collections.deque()
         self._bytes = 0
         self._unfinished = 0
         for number in range(_WRITERS):
@@ -416,7 +490,7 @@ class _Writer:
             ).start()
         multiprocessing.util.Finalize(None, self.flush, exitpriority=10)
 
-    def submit(self, job: Callable[[], None], size: int) -> None:
+    def submit(self, job: Callable[[], object], size: int) -> None:
         with self._changed:
             while self._unfinished and (
                 self._unfinished >= _PENDING or self._bytes + size > _PENDING_BYTES
@@ -477,9 +551,7 @@ class Entry:
         # Whether the room new_entry() made is still to be settled.
         self._unsettled = cache.max_bytes is not None
         # A name no other writer uses (mkstemp's random names cost more to make).
-        self._path = os.path.join(
-            cache.directory, f".tmp-{os.getpid()}-{threading.get_ident()}-{next(_serial)}"
-        )
+        self._path = f"{cache._prefix}.tmp-{os.getpid()}-{threading.get_ident()}-{next(_serial)}"
         try:
             self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT | os.O_EXCL | _CLOEXEC, 0o600)
         except OSError as error:
@@ -504,7 +576,7 @@ class Entry:
         try:
             if self._size > IN_MEMORY:
                 mapped = mmap.mmap(self._fd, 0, access=mmap.ACCESS_READ)
-            os.replace(self._path, os.path.join(self._cache.directory, self._name))
+            os.replace(self._path, self._cache._prefix + self._name)
         except OSError as error:
             if mapped is not None:
                 mapped.close()
@@ -546,7 +618,8 @@ class _State:
         self.pending = 0  # bytes of copies being written, room made for them
         self.since_scan = 0
         self.failed = False
-        self.inline = True  # small copies written by their reader (store_later)
+        self.stalled = False  # a write in place was slow: copies go to the writers
+        self.spare_lock_fds: list[int] = []  # descriptors of .lock for the next locks
 
 
 class _Registry:
@@ -563,25 +636,26 @@ class _Registry:
                 self._caches[key] = _prepare(directory, max_bytes)
             return self._caches[key]
 
-    def unpickled(self, directory: str, max_bytes: int | None) -> BlobCache:
+    def unpickled(self, directory: str, max_bytes: int | None, quick: bool) -> BlobCache:
         with self._lock:
             cache = self._caches.get((directory, max_bytes))
             if cache is None:
-                cache = self._caches[(directory, max_bytes)] = BlobCache(directory, max_bytes)
+                cache = BlobCache(directory, max_bytes, quick)
+                self._caches[(directory, max_bytes)] = cache
             return cache
 
 
 _registry: ProcessLocal[_Registry] = ProcessLocal(_Registry)
 
 
-def _unpickle(directory: str, max_bytes: int | None) -> BlobCache:
-    # The process that pickled the cache made and checked the directory.
-    return _registry.get().unpickled(directory, max_bytes)
+def _unpickle(directory: str, max_bytes: int | None, quick: bool) -> BlobCache:
+    # The process that pickled the cache made, checked and timed the directory.
+    return _registry.get().unpickled(directory, max_bytes, quick)
 
 
 def _prepare(directory: str, max_bytes: int | None) -> BlobCache | None:
     """Create ``directory`` (mode 0700) if missing and check that files can be made
-    in it; warn once and give ``None`` if not."""
+    in it, timing them (see ``_PROBES``); warn once and give ``None`` if not."""
     try:
         try:
             os.mkdir(directory, 0o700)
@@ -592,9 +666,7 @@ def _prepare(directory: str, max_bytes: int | None) -> BlobCache | None:
             os.mkdir(directory, 0o700)
         else:
             os.chmod(directory, 0o700)  # whatever the umask
-        fd, probe = tempfile.mkstemp(prefix=".tmp-", dir=directory)
-        os.close(fd)
-        os.unlink(probe)
+        quick = _writes_quickly(directory)
         os.close(os.open(os.path.join(directory, ".lock"), os.O_RDWR | os.O_CREAT, 0o600))
     except OSError as error:
         warnings.warn(
@@ -604,17 +676,32 @@ def _prepare(directory: str, max_bytes: int | None) -> BlobCache | None:
             stacklevel=6,  # the caller of a dataset factory
         )
         return None
-    return BlobCache(directory, max_bytes)
+    return BlobCache(directory, max_bytes, quick)
 
 
-def _identity(url: BlobURL) -> list[str]:
-    # The URL without its query, plus the snapshot or version it reads: never a SAS.
-    container, blob = url.require_container(), url.require_blob()
-    return [url.account_url, container, blob, url.snapshot or "", url.version_id or ""]
-
-
-def _hash(parts: list[str]) -> str:
-    return hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:40]
+def _writes_quickly(directory: str) -> bool:
+    """Whether writing a small copy in ``directory`` takes less than
+    ``_QUICK_SECONDS``: the median of ``_PROBES`` files written as copies are
+    (created, written, renamed), then removed."""
+    content = bytes(_PROBE_BYTES)
+    base = os.path.join(directory, f".tmp-probe-{os.getpid()}-{threading.get_ident()}")
+    seconds = []
+    for number in range(_PROBES):
+        path, done = f"{base}-{number}", f"{base}-{number}-done"
+        try:
+            started = time.perf_counter()
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | _CLOEXEC, 0o600)
+            try:
+                os.write(fd, content)
+                os.replace(path, done)
+            finally:
+                os.close(fd)
+            seconds.append(time.perf_counter() - started)
+        finally:
+            for leftover in (path, done):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(leftover)
+    return sorted(seconds)[_PROBES // 2] < _QUICK_SECONDS
 
 
 def _read_all(fd: int, length: int) -> bytes:

@@ -127,6 +127,12 @@ class BlobIO(_BinaryFile):
         self._reader = BlobReader.from_content(content, etag)
         return self
 
+    def _whole_content(self) -> memoryview | None:
+        """In ``"rb"``, the blob's whole content if this reader already holds all of
+        it (a blob no larger than the first read): read-only, and valid until the
+        ``BlobIO`` is closed. ``None`` otherwise."""
+        return None if self._reader is None else self._reader.whole()
+
     def _start(self, mode: str) -> None:
         self._position = 0
         # Once raised, a fatal write error answers every later write, flush and

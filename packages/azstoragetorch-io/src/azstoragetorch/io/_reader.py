@@ -110,6 +110,13 @@ class BlobReader:
         self._window = memoryview(window)
         return properties.size, properties.etag
 
+    def whole(self) -> memoryview | None:
+        """The blob's whole content, if the window holds all of it (a blob no larger
+        than the first window): read-only, valid until the reader is closed."""
+        if self._window_start == 0 and len(self._window) == self.size:
+            return self._window.toreadonly()
+        return None
+
     # -- the public operations ----------------------------------------------------
 
     def readinto(self, position: int, destination: memoryview) -> int:
