@@ -3,7 +3,8 @@
 A forked child must never use its parent's sockets or threads, and a lock held by
 one of the parent's threads at fork time would stay locked in the child forever.
 So each value is tagged with the PID that made it, and every holder is emptied in
-a child right after ``fork``.
+a child right after ``fork``. This process's PID is kept in a variable that the same
+hook updates, so that a hot path asking for its value makes no system call.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import weakref
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
-__all__ = ["ProcessLocal"]
+__all__ = ["ProcessLocal", "process_id"]
 
 _T = TypeVar("_T")
 
@@ -30,7 +31,7 @@ class ProcessLocal(Generic[_T]):
 
     def get(self) -> _T:
         """This process's value, made now if this process has none yet."""
-        pid = os.getpid()
+        pid = _pid
         value = self._value
         if value is not None and value[0] == pid:
             return value[1]
@@ -42,7 +43,7 @@ class ProcessLocal(Generic[_T]):
     def existing(self) -> _T | None:
         """This process's value if it has made one; never makes it."""
         value = self._value
-        return value[1] if value is not None and value[0] == os.getpid() else None
+        return value[1] if value is not None and value[0] == _pid else None
 
     def reset(self) -> None:
         """Forget the value: the next :meth:`get` makes a new one."""
@@ -51,9 +52,17 @@ class ProcessLocal(Generic[_T]):
 
 
 _holders: weakref.WeakSet[ProcessLocal[Any]] = weakref.WeakSet()
+_pid = os.getpid()
+
+
+def process_id() -> int:
+    """This process's PID, without a system call (``os.getpid()`` makes one)."""
+    return _pid
 
 
 def _reset_all_after_fork() -> None:
+    global _pid
+    _pid = os.getpid()
     for holder in list(_holders):
         holder.reset()
 

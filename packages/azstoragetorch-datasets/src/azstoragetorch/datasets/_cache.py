@@ -50,7 +50,7 @@ from collections.abc import Callable
 from typing import Any
 
 from azstoragetorch._core._blob_client import BlobProperties
-from azstoragetorch._core._process_local import ProcessLocal
+from azstoragetorch._core._process_local import ProcessLocal, process_id
 from azstoragetorch._core._url import BlobURL
 
 try:
@@ -551,7 +551,7 @@ class Entry:
         # Whether the room new_entry() made is still to be settled.
         self._unsettled = cache.max_bytes is not None
         # A name no other writer uses (mkstemp's random names cost more to make).
-        self._path = f"{cache._prefix}.tmp-{os.getpid()}-{threading.get_ident()}-{next(_serial)}"
+        self._path = f"{cache._prefix}.tmp-{process_id()}-{threading.get_ident()}-{next(_serial)}"
         try:
             self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT | os.O_EXCL | _CLOEXEC, 0o600)
         except OSError as error:
