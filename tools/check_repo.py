@@ -6,11 +6,15 @@
 * No file is shipped by two distributions: each owns whole subpackages.
 * Every owned subpackage carries ``py.typed``.
 * The dependency arrows point one way: datasets -> io -> core; core imports no torch.
+* The module map in ``docs/architecture.rst`` names every module of ``_core``, ``io``
+  and ``datasets``, every subpackage of those, and every other subpackage (a
+  newcomer's map that silently lacks modules is worse than none).
 """
 
 from __future__ import annotations
 
 import ast
+import re
 import sys
 from pathlib import Path
 
@@ -37,6 +41,39 @@ def _imported_modules(path: Path) -> set[str]:
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             names.add(node.module)
     return names
+
+
+# The subpackages whose modules the architecture page maps one by one.
+MAPPED_MODULES = {"_core", "io", "datasets"}
+ARCHITECTURE = "docs/architecture.rst"
+_MAP_START, _MAP_END = "Distributions and modules", "The public names are"
+
+
+def _unmapped(root: Path) -> list[str]:
+    """The names under ``root`` (one distribution's ``azstoragetorch``) that the
+    architecture page's module map should name and does not."""
+    page = (ROOT / ARCHITECTURE).read_text()
+    start, end = page.find(_MAP_START), page.find(_MAP_END)
+    if start < 0 or end < start:
+        return [f"{ARCHITECTURE} has no module map ('{_MAP_START}' ... '{_MAP_END}')"]
+    text = page[start:end]
+    missing = []
+    for subpackage in sorted(p for p in root.iterdir() if p.is_dir() and p.name != "__pycache__"):
+        wanted = [subpackage.name]
+        if subpackage.name in MAPPED_MODULES:
+            for child in sorted(subpackage.iterdir()):
+                if child.suffix == ".py" and child.stem != "__init__":
+                    wanted.append(child.stem)
+                elif child.is_dir() and child.name != "__pycache__":
+                    wanted.append(child.name)
+        for name in wanted:
+            if not re.search(rf"(?<!\w){re.escape(name)}(?!\w)", text):
+                label = name if name == subpackage.name else f"{subpackage.name}/{name}"
+                missing.append(
+                    f"{ARCHITECTURE}'s module map does not name {label} "
+                    f"({root.parent.parent.name}): add a line for it"
+                )
+    return missing
 
 
 def problems() -> list[str]:
@@ -69,6 +106,7 @@ def problems() -> list[str]:
         for subpackage in (p for p in root.iterdir() if p.is_dir() and p.name != "__pycache__"):
             if not (subpackage / "py.typed").exists():
                 found.append(f"{subpackage.relative_to(ROOT)} has no py.typed")
+        found.extend(_unmapped(root))
     return found
 
 
@@ -77,7 +115,10 @@ def main() -> int:
     for problem in found:
         print(f"check_repo: {problem}", file=sys.stderr)
     if not found:
-        print("check_repo: namespace, ownership, py.typed and import direction are in order")
+        print(
+            "check_repo: namespace, ownership, py.typed, import direction and the "
+            "architecture page's module map are in order"
+        )
     return 1 if found else 0
 
 

@@ -16,6 +16,8 @@ def tree(tmp_path, monkeypatch):
         ROOT / "packages", tmp_path / "packages", ignore=shutil.ignore_patterns("tests")
     )
     packages = tmp_path / "packages"
+    (tmp_path / "docs").mkdir()
+    shutil.copy(ROOT / check_repo.ARCHITECTURE, tmp_path / check_repo.ARCHITECTURE)
     version_file = packages / versions.VERSION_FILE.relative_to(versions.PACKAGES)
     monkeypatch.setattr(check_repo, "ROOT", tmp_path)
     monkeypatch.setattr(check_repo, "PACKAGES", packages)
@@ -72,3 +74,14 @@ def test_a_loose_sibling_pin_is_caught(tree):
     text = pyproject.read_text()
     pyproject.write_text(text.replace('"azstoragetorch-io==', '"azstoragetorch-io>=', 1))
     assert versions.check() == 1
+
+
+def test_a_module_missing_from_the_architecture_map_is_caught(tree):
+    assert check_repo.problems() == []
+    (tree / "azstoragetorch-datasets/src/azstoragetorch/datasets/_newcomer.py").write_text("")
+    (tree / "azstoragetorch-io/src/azstoragetorch/io/later").mkdir()
+    (tree / "azstoragetorch-io/src/azstoragetorch/io/later/py.typed").write_text("")
+    found = check_repo.problems()
+    assert any("does not name datasets/_newcomer" in p for p in found)
+    assert any("does not name io/later" in p for p in found)
+    assert len(found) == 2
