@@ -85,3 +85,12 @@ def test_a_module_missing_from_the_architecture_map_is_caught(tree):
     assert any("does not name datasets/_newcomer" in p for p in found)
     assert any("does not name io/later" in p for p in found)
     assert len(found) == 2
+
+
+def test_an_architecture_page_without_its_module_map_is_caught(tree):
+    page = tree.parent / check_repo.ARCHITECTURE
+    page.write_text(page.read_text().replace("Distributions and modules", "Parts"))
+    assert check_repo.problems() == [
+        f"{check_repo.ARCHITECTURE} has no module map "
+        "('Distributions and modules' ... 'The public names are')"
+    ]

@@ -18,9 +18,9 @@ ETag, so a new name: a copy is never served for a version it does not hold.
 
 Where copies are written is decided once per directory, when a process first opens
 the cache: a few small files are written there and timed. Where that is quick (a
-tmpfs, a local SSD), the thread that read a blob writes its copy, which costs less
-than handing it over. Where it is slow (a network file system), threads of the
-process's own write the copies, so that the disk delays the copy, not the sample;
+tmpfs, an idle local disk), the thread that read a blob writes its copy, which
+costs less than handing it over. Where it is slow (a disk slow to create files),
+threads of the process's own write the copies, so that the disk delays the copy, not the sample;
 the decision travels with the cache to DataLoader workers. A write that stalls
 later hands this process's copies to those threads from then on.
 
@@ -148,7 +148,7 @@ class BlobCache:
     of a process that name the same directory and bound share one usage estimate.
     """
 
-    def __init__(self, directory: str, max_bytes: int | None, quick: bool = False) -> None:
+    def __init__(self, directory: str, max_bytes: int | None, quick: bool) -> None:
         self.directory = directory
         self.max_bytes = max_bytes
         # Whether writing a small file in the directory was quick when the cache was
