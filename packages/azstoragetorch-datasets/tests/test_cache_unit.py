@@ -403,3 +403,20 @@ def test_making_room_does_not_count_as_a_stalled_write(tmp_path, monkeypatch):
     cache.store_later(name, b"copy", _cache.Lock(-1))
     assert (tmp_path / name).read_bytes() == b"copy"
     assert not cache._state.get().stalled
+
+
+def test_a_process_that_only_misses_looks_under_the_lock_alone_until_a_hit(tmp_path):
+    from azstoragetorch.datasets import _cache
+
+    cache = check_cache(tmp_path, None)
+    assert cache is not None
+    assert not cache.filling()
+    for _ in range(_cache._MISSES_BEFORE_SKIPPING - 1):
+        cache.looked(False)
+    assert not cache.filling()
+    cache.looked(False)
+    assert cache.filling()
+    # A copy found under a lock (stored by another process, or a warm epoch):
+    # looking before the lock pays again.
+    cache.looked(True)
+    assert not cache.filling()

@@ -185,12 +185,16 @@ class Blob:
             return self._open_validated(cache, key)
         # The ETag is known (from the listing): a copy at that ETag needs no request.
         name = cache.entry_name(key, known.etag)
-        found = cache.read(name, known.size)
+        found = None
+        # Filling a cold cache, only the look under the lock counts.
+        if not cache.filling() or not cache.fits(known.size):
+            found = cache.read(name, known.size)
         if found is None and cache.fits(known.size):
             lock = cache.lock(key)
             try:
                 # Whoever held the lock before may have just stored the copy.
                 found = cache.read(name, known.size)
+                cache.looked(found is not None)
                 if found is None:
                     return self._fetch_and_store(cache, key, lock, listed=(known.etag, name))
             finally:

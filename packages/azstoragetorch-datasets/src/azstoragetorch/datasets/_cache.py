@@ -95,6 +95,10 @@ _STALL_SECONDS = 0.05
 # next locks once released (opening the file for each lock cost two system calls
 # per blob).
 _SPARE_LOCK_FDS = 16
+# After this many looks in a row under a blob's lock found no copy, a process
+# stops looking before it takes a lock (a cold cache: the look, a failed open
+# raising an exception, only costs), until a look under a lock finds one.
+_MISSES_BEFORE_SKIPPING = 8
 # A temporary file untouched this long belongs to a process that died mid-write.
 _STALE_SECONDS = 3600.0
 
@@ -236,6 +240,16 @@ class BlobCache:
     def fits(self, size: int) -> bool:
         """Whether a copy of ``size`` bytes may be stored at all."""
         return self.storing() and (self.max_bytes is None or size <= self.max_bytes)
+
+    def filling(self) -> bool:
+        """Whether this process's last looks under a lock all found no copy (see
+        :meth:`looked`): a cold cache, where a look before the lock only costs."""
+        return self._state.get().misses >= _MISSES_BEFORE_SKIPPING
+
+    def looked(self, found: bool) -> None:
+        """Note what a look under a blob's lock found."""
+        state = self._state.get()
+        state.misses = 0 if found else state.misses + 1
 
     def lock(self, key: str) -> Lock:
         """Take blob ``key``'s lock, waiting for it: other processes and threads fetching
@@ -619,6 +633,7 @@ class _State:
         self.since_scan = 0
         self.failed = False
         self.stalled = False  # a write in place was slow: copies go to the writers
+        self.misses = 0  # looks under a blob's lock in a row that found no copy
         self.spare_lock_fds: list[int] = []  # descriptors of .lock for the next locks
 
 
