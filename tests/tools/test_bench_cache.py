@@ -54,3 +54,12 @@ def test_a_failed_run_leaves_its_targets_unjudged_and_is_noted() -> None:
 def test_the_notes_say_where_the_caches_were() -> None:
     results = cache.CacheResults(datasets.QUICK, root="/dev/shm")
     assert any("each cache starting empty, in /dev/shm." in note for note in cache.notes(results))
+
+
+def test_reps_on_the_command_line_reach_the_datasets_and_cache_parts() -> None:
+    from bench.__main__ import _dataset_sizes, _parse
+
+    args = _parse(["--parts", "cache", "--reps", "6"])
+    sizes = _dataset_sizes(quick=False, reps=args.reps)
+    assert (sizes.reps, sizes.blobs) == (6, datasets.FULL.blobs)
+    assert _dataset_sizes(quick=True, reps=None) == datasets.QUICK

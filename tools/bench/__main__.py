@@ -113,6 +113,12 @@ class Measured:
     imports: list[tuple[str, ...]] | None = None
 
 
+def _dataset_sizes(quick: bool, reps: int | None) -> datasets.DatasetSizes:
+    """The datasets and cache parts' sizes: their own, with ``--reps`` if given."""
+    sizes = datasets.QUICK if quick else datasets.FULL
+    return sizes if reps is None else dataclasses.replace(sizes, reps=reps)
+
+
 def _measure(
     parts: list[str],
     sizes: Sizes,
@@ -120,8 +126,13 @@ def _measure(
     curl: str | None,
     quick: bool,
     cache_root: Path | None = None,
+    dataset_reps: int | None = None,
 ) -> Measured:
-    """Start Azurite, upload the data, run every repetition; always stop Azurite."""
+    """Start Azurite, upload the data, run every repetition; always stop Azurite.
+
+    ``dataset_reps`` (``--reps``) replaces the datasets and cache parts' own
+    number of repetitions.
+    """
     measured = Measured(sizes)
     if "imports" in parts:
         measured.imports = imports.measure(interpreters, reps=3 if quick else 7)
@@ -171,7 +182,7 @@ def _measure(
                     single=session.measure_ours,
                 )
         if "datasets" in parts or "cache" in parts:
-            dataset_sizes = datasets.QUICK if quick else datasets.FULL
+            dataset_sizes = _dataset_sizes(quick, dataset_reps)
             container = datasets.DataContainer(
                 instance.connection_string,
                 instance.account_name,
@@ -301,7 +312,9 @@ def main(argv: list[str] | None = None) -> int:
     }
 
     try:
-        measured = _measure(args.parts, sizes, interpreters, curl, args.quick, args.cache_root)
+        measured = _measure(
+            args.parts, sizes, interpreters, curl, args.quick, args.cache_root, args.reps
+        )
     except AzuriteStartError as exc:
         print(f"error: Azurite did not start: {exc}", file=sys.stderr)
         return 2
