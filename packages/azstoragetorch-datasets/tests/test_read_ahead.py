@@ -120,3 +120,17 @@ def test_an_error_opening_a_reader_surfaces_from_reader():
     with pytest.raises(FileNotFoundError, match="gone"):
         handed.reader()
     ahead.close()
+
+
+def test_an_error_from_the_source_comes_after_the_blobs_taken_before_it():
+    blobs, _ = make_blobs(5)
+
+    def listing():
+        yield from blobs
+        raise OSError("page 2 could not be listed")
+
+    names = []
+    with pytest.raises(OSError, match="page 2"):
+        for blob in read_ahead(listing(), ReadAhead(), depth=8):
+            names.append(blob.reader().name)
+    assert names == [blob.blob_name for blob in blobs]

@@ -71,17 +71,27 @@ def read_ahead(
 
     The consumer gets each blob with its reader opening (or opened) in this
     process's pool. A reader the consumer did not take is closed when the consumer
-    asks for the next blob, or when the generator is closed.
+    asks for the next blob, or when the generator is closed. An error from
+    ``blobs`` (a page that could not be listed) is raised after the blobs taken
+    before it have been handed out, where it would have been without reading ahead.
     """
     pool = executor()
     iterator = iter(blobs)
     pending: collections.deque[Blob] = collections.deque()
+    failure: Exception | None = None
     try:
         while True:
             # Top up before handing a blob out, so `depth` reads stay under way
             # while the consumer works.
-            pending.extend(itertools.islice(iterator, depth - len(pending)))
+            if failure is None:
+                try:
+                    for coming in itertools.islice(iterator, depth - len(pending)):
+                        pending.append(coming)
+                except Exception as error:
+                    failure = error
             if not pending:
+                if failure is not None:
+                    raise failure
                 return
             if policy.active:
                 for waiting in pending:
