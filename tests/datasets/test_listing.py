@@ -1,11 +1,16 @@
 """Listing containers: pages, prefixes, directories and what it costs."""
 
+import time
+
 import pytest
 from _dataset_children import name_only
+from _fault_proxy import Respond
 
 from azstoragetorch._core._listing import PAGE_SIZE
 from azstoragetorch.datasets import BlobDataset, IterableBlobDataset
 from azstoragetorch.datasets._read_ahead import READ_AHEAD
+from azstoragetorch.exceptions import BlobServiceError
+from azstoragetorch.options import ClientOptions
 
 
 @pytest.mark.slow
@@ -25,19 +30,41 @@ def test_the_map_dataset_lists_every_page_at_construction(many_blobs, recorder):
 
 
 @pytest.mark.slow
-def test_the_iterable_dataset_lists_a_page_at_a_time(many_blobs, recorder):
+def test_the_iterable_dataset_lists_a_page_at_a_time_asking_one_ahead(many_blobs, recorder):
     dataset = IterableBlobDataset.from_container_url(
         many_blobs.url, credential=many_blobs.credential, transform=name_only
     )
     assert recorder.requests == []
     samples = iter(dataset)
-    first = [next(samples) for _ in range(PAGE_SIZE - READ_AHEAD)]
-    assert recorder.count("GET", "comp=list") == 1
+    first = [next(samples) for _ in range(PAGE_SIZE - 2 * READ_AHEAD)]
+    # The second page is asked for while the first is still in use, the third
+    # only once the second is.
+    deadline = time.monotonic() + 30
+    while recorder.count("GET", "comp=list") < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert recorder.count("GET", "comp=list") == 2
     rest = list(samples)
     assert recorder.count("GET", "comp=list") == 3
     assert first + rest == many_blobs.names
     # A transform that never reads stops the read-ahead after a few blobs.
     assert recorder.count("GET") - 3 <= 2 * READ_AHEAD
+
+
+@pytest.mark.slow
+def test_a_page_that_cannot_be_listed_raises_after_the_pages_before_it(many_blobs, proxy):
+    options = ClientOptions(max_retries=1, retry_backoff=0.01, retry_backoff_max=0.05)
+    proxy.inject(Respond(500), method="GET", query="comp=list", nth=(2, 3))
+    dataset = IterableBlobDataset.from_container_url(
+        proxy.url(many_blobs.url),
+        credential=many_blobs.credential,
+        transform=name_only,
+        options=options,
+    )
+    got = []
+    with pytest.raises(BlobServiceError, match="HTTP 500"):
+        got.extend(dataset)
+    assert got == many_blobs.names[:PAGE_SIZE]
+    assert proxy.faults_fired == 2
 
 
 @pytest.mark.parametrize("dataset_cls", [BlobDataset, IterableBlobDataset])

@@ -8,6 +8,7 @@ DataLoader workers.
 
 from __future__ import annotations
 
+import concurrent.futures
 import itertools
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
@@ -110,6 +111,7 @@ class Source(Protocol):
 
 
 _Item = TypeVar("_Item")
+_Page = TypeVar("_Page")
 
 
 class _BlobSequence(Sequence[Blob], Generic[_Item]):
@@ -182,7 +184,9 @@ class ListedBlobs(_BlobSequence[ListedFields]):
             options=clients.options,
         )
         # Kept as plain tuples: a spawned worker receives the whole listing.
-        entries = cast("list[ListedFields]", [tuple(entry) for page in pages for entry in page])
+        entries = cast(
+            "list[ListedFields]", [tuple(entry) for page in pages_ahead(pages) for entry in page]
+        )
         return cls(container, entries, clients, cache)
 
     def _blob(self, entry: ListedFields) -> Blob:
@@ -190,6 +194,27 @@ class ListedBlobs(_BlobSequence[ListedFields]):
 
     def __repr__(self) -> str:
         return f"<{len(self)} blobs listed from {self.container.container_url}>"
+
+
+def pages_ahead(pages: Iterator[_Page]) -> Iterator[_Page]:
+    """The pages of ``pages``, each next one asked for while the one before is used.
+
+    One thread advances ``pages``, never two steps at once; an error in a page is
+    raised where that page would have been yielded, after the pages before it.
+    Closing the iterator early leaves at most one unused page being fetched.
+    """
+    # Not a ``with`` block: leaving it would wait for a page nobody will use.
+    pool = concurrent.futures.ThreadPoolExecutor(1, "azstoragetorch-listing")
+    try:
+        coming = pool.submit(next, pages, None)
+        while True:
+            page = coming.result()
+            if page is None:
+                return
+            coming = pool.submit(next, pages, None)
+            yield page
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
 
 
 def _listed_blob(
@@ -245,7 +270,7 @@ class ContainerListing(Iterable[Blob]):
         where = slot(self._listing_id, self._passes)
         if where is not None:
             return shared_entries(self._pages, where)
-        return itertools.chain.from_iterable(self._pages())
+        return itertools.chain.from_iterable(pages_ahead(self._pages()))
 
     def _pages(self) -> Iterator[list[ListedBlob]]:
         return iter_pages(
