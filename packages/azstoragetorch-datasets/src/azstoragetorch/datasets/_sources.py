@@ -203,10 +203,9 @@ def pages_ahead(pages: Iterator[_Page]) -> Iterator[_Page]:
     raised where that page would have been yielded, after the pages before it.
     Closing the iterator early leaves at most one unused page being fetched.
     """
-    # Not a ``with`` block: leaving it would wait for a page nobody will use.
     pool = concurrent.futures.ThreadPoolExecutor(1, "azstoragetorch-listing")
+    coming = pool.submit(next, pages, None)
     try:
-        coming = pool.submit(next, pages, None)
         while True:
             page = coming.result()
             if page is None:
@@ -214,7 +213,9 @@ def pages_ahead(pages: Iterator[_Page]) -> Iterator[_Page]:
             coming = pool.submit(next, pages, None)
             yield page
     finally:
-        pool.shutdown(wait=False, cancel_futures=True)
+        # The idle thread is joined, so a DataLoader forking its workers next finds
+        # no other thread; one still fetching a page nobody will use is not waited for.
+        pool.shutdown(wait=coming.done(), cancel_futures=True)
 
 
 def _listed_blob(
