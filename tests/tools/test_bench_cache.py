@@ -63,3 +63,33 @@ def test_reps_on_the_command_line_reach_the_datasets_and_cache_parts() -> None:
     sizes = _dataset_sizes(quick=False, reps=args.reps)
     assert (sizes.reps, sizes.blobs) == (6, datasets.FULL.blobs)
     assert _dataset_sizes(quick=True, reps=None) == datasets.QUICK
+
+
+def test_the_notes_give_the_file_work_beside_what_the_target_leaves_per_blob() -> None:
+    from bench import filework
+
+    results = _results(plain=1000, cold=850, warm=6000, upstream=300)
+    for cpu, rate in ((300, 4000), (500, 2000), (400, 3000)):
+        results.file_work.add("/disk", filework.FileWork(rate, cpu))
+    results.file_work.add("/dev/shm", filework.FileWork(30000, 25))
+    notes = cache.notes(results)
+    assert (
+        "A copy's file work alone (create, write 16 KiB, rename, close; 8 threads; medians "
+        "of the repetitions): /disk: 400 µs of CPU per file (300-500), 3,000 files/s "
+        "(2,000-4,000); /dev/shm: 25 µs of CPU per file (25-25), 30,000 files/s "
+        "(30,000-30,000)." in notes
+    )
+    # 1/0.9 of a millisecond, less the millisecond itself.
+    assert (
+        "At map, 0 workers' epoch 1 without a cache (1000 samples/s), 0.9x leaves 111 µs "
+        "of wall-clock time per blob for everything the cache adds." in notes
+    )
+
+
+def test_the_file_work_loop_writes_every_file_and_leaves_none(tmp_path) -> None:
+    from bench import filework
+
+    work = filework.measure(tmp_path, 16 * 1024, files=64)
+    assert work.files_per_second > 0
+    assert work.cpu_us_per_file > 0
+    assert list(tmp_path.iterdir()) == []

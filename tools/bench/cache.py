@@ -12,6 +12,9 @@ dataset with 0 and 2 DataLoader workers, each repetition runs in fresh processes
 
 The targets: epoch 1 with the cache at least 0.9x epoch 1 without; the warm epoch
 2 at least 5x epoch 1 with the cache, and at least 3,000 samples/s with 2 workers.
+Each repetition also times a copy's file work alone (``filework.py``) where the
+caches are made, and on ``/dev/shm`` when they are made elsewhere, so that the
+file system's share of epoch 1 is printed beside it.
 """
 
 from __future__ import annotations
@@ -24,11 +27,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import filework
 from .datasets import BATCH_SIZE, BLOB_BYTES, DataContainer, DatasetSizes
 from .plan import Implementation
 from .runner import Interpreter, RunFailed, run_json
 
 WORKER = str(Path(__file__).with_name("cache_worker.py"))
+SHM = Path("/dev/shm")
 
 # (kind, workers): the DataLoader configurations measured.
 SCENARIOS = (("map", 0), ("map", 2), ("iterable", 0), ("iterable", 2))
@@ -53,6 +58,7 @@ class CacheResults:
     """Where the cache directories were made, as the notes name it."""
     rates: dict[tuple[str, str, int], list[float]] = field(default_factory=dict)
     failures: list[str] = field(default_factory=list)
+    file_work: filework.FileWorkResults = field(default_factory=filework.FileWorkResults)
 
     def add(self, key: str, run: str, epoch: int, rate: float) -> None:
         self.rates.setdefault((key, run, epoch), []).append(rate)
@@ -85,8 +91,19 @@ def run(
 ) -> CacheResults:
     """Every repetition of every scenario; each cache starts empty in ``workdir``."""
     results = CacheResults(sizes, root=str(workdir))
+    places = [workdir]
+    if SHM.is_dir() and not workdir.resolve().is_relative_to(SHM):
+        places.append(SHM)
     for rep in range(1, sizes.reps + 1):
         tag = f"[{rep}/{sizes.reps}]"
+        for place in places:
+            work = filework.measure(place, BLOB_BYTES)
+            results.file_work.add(str(place), work)
+            print(
+                f"{tag} file work in {place}: {work.cpu_us_per_file:.0f} µs of CPU per "
+                f"file, {work.files_per_second:,.0f} files/s",
+                flush=True,
+            )
         # Alternate the order, so that neither run always goes first.
         order = _RUNS if rep % 2 else tuple(reversed(_RUNS))
         for kind, workers in SCENARIOS:
@@ -178,6 +195,20 @@ def notes(results: CacheResults) -> list[str]:
         "Upstream 0.2.0 has no cache: its epoch 2 reads every blob again.",
         f"Cache targets: {met} met, {missed} missed.",
     ]
+    if results.file_work.found:
+        found.append(
+            f"A copy's file work alone (create, write {BLOB_BYTES // 1024} KiB, rename, "
+            f"close; {filework.THREADS} threads; medians of the repetitions): "
+            + "; ".join(results.file_work.describe(where) for where in results.file_work.found)
+            + "."
+        )
+    reference = results.median(_key("map", 0), "plain", 1)
+    if reference:
+        found.append(
+            f"At map, 0 workers' epoch 1 without a cache ({reference:.0f} samples/s), "
+            f"{COLD_TARGET:g}x leaves {filework.budget_us(reference, COLD_TARGET):.0f} µs "
+            "of wall-clock time per blob for everything the cache adds."
+        )
     found.extend(f"FAILED: {failure}"[:300] for failure in results.failures)
     return found
 
