@@ -39,10 +39,6 @@ class FileWorkResults:
     def add(self, where: str, work: FileWork) -> None:
         self.found.setdefault(where, []).append(work)
 
-    def cpu_us(self, where: str) -> float | None:
-        found = self.found.get(where)
-        return statistics.median(work.cpu_us_per_file for work in found) if found else None
-
     def describe(self, where: str) -> str:
         found = self.found.get(where, [])
         cpu = sorted(work.cpu_us_per_file for work in found)
