@@ -93,3 +93,11 @@ def test_the_file_work_loop_writes_every_file_and_leaves_none(tmp_path) -> None:
     assert work.files_per_second > 0
     assert work.cpu_us_per_file > 0
     assert list(tmp_path.iterdir()) == []
+
+
+def test_the_file_work_loop_uses_as_many_threads_as_a_dataset_reads_with() -> None:
+    from bench import filework
+
+    from azstoragetorch.datasets._read_ahead import MAX_THREADS
+
+    assert filework.THREADS == MAX_THREADS

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 FILES = 2_000
-THREADS = 8  # the datasets' reading threads per process
+THREADS = 8  # the datasets' reading threads per process (read_ahead.MAX_THREADS)
 
 
 @dataclass(frozen=True)

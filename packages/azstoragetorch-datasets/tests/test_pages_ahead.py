@@ -42,6 +42,7 @@ def test_the_next_page_is_asked_for_while_one_is_in_use_and_no_further():
         if len(asked) == 3:
             break
         time.sleep(0.005)
+    time.sleep(0.05)  # time enough for a listing that ran further ahead to show it
     assert asked == [1, 2, 3]
     ahead.close()
     assert asked == [1, 2, 3]
